@@ -1,0 +1,1 @@
+"""SMTP: endpoints, the staged diagnosis behind Probar, and the advice it gives."""

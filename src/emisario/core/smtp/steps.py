@@ -1,0 +1,109 @@
+"""The steps of an SMTP test and what each one reports.
+
+Probar's verdict is a list of :class:`StepResult`: the console renders it as a checklist and the
+audit log stores it as JSON (:meth:`Diagnosis.as_dict`), so everything here is plain data.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Step(enum.StrEnum):
+    """One stage of an SMTP session, in the order a test runs them."""
+
+    POLICY = "policy"
+    """The target is checked against the network policy (port allow list, address ranges)."""
+    DNS = "dns"
+    """The server name is resolved, once."""
+    CONNECT = "connect"
+    """A TCP connection to one of the checked addresses."""
+    TLS = "tls"
+    """The TLS handshake: implicit (first byte) or after STARTTLS."""
+    GREETING = "greeting"
+    """The server's 220 banner."""
+    EHLO = "ehlo"
+    """EHLO and the capabilities it announces."""
+    AUTH = "auth"
+    """Authentication (AUTH PLAIN/LOGIN)."""
+    MAIL = "mail"
+    """MAIL FROM: the sender is accepted."""
+    RCPT = "rcpt"
+    """RCPT TO: the recipient is accepted."""
+    DATA = "data"
+    """The confirmation mail is transferred and accepted."""
+
+
+class StepStatus(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(slots=True)
+class StepResult:
+    """What one step did: status, time taken, the server's own reply and, on failure, advice."""
+
+    step: Step
+    status: StepStatus
+    elapsed_ms: float = 0.0
+    reply_code: int | None = None
+    reply_text: str = ""
+    """The server's reply (credentials redacted) or the local error text."""
+    advice: str | None = None
+    """An :class:`emisario.core.smtp.advice.Advice` value when the step failed."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Step-specific facts: TLS protocol and certificate, EHLO capabilities, chosen address."""
+
+
+@dataclass(slots=True)
+class Diagnosis:
+    """The result of a whole test."""
+
+    target: str
+    security: str
+    steps: list[StepResult]
+    elapsed_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(result.status is not StepStatus.FAILED for result in self.steps) and any(
+            result.status is StepStatus.PASSED for result in self.steps
+        )
+
+    @property
+    def failure(self) -> StepResult | None:
+        return next((r for r in self.steps if r.status is StepStatus.FAILED), None)
+
+    @property
+    def advice(self) -> str | None:
+        failure = self.failure
+        return failure.advice if failure else None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Diagnosis:
+        steps = [
+            StepResult(
+                step=Step(item["step"]),
+                status=StepStatus(item["status"]),
+                elapsed_ms=item.get("elapsed_ms", 0.0),
+                reply_code=item.get("reply_code"),
+                reply_text=item.get("reply_text", ""),
+                advice=item.get("advice"),
+                details=item.get("details") or {},
+            )
+            for item in data.get("steps", [])
+        ]
+        return cls(
+            target=data.get("target", ""),
+            security=data.get("security", ""),
+            steps=steps,
+            elapsed_ms=data.get("elapsed_ms", 0.0),
+        )
