@@ -1,0 +1,1 @@
+"""Companies, account types, SMTP accounts and their audit trail (persistence and rules glue)."""

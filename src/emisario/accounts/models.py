@@ -1,0 +1,191 @@
+"""Stored accounts. Rules live in ``emisario.core``; this module only persists."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from emisario.core.accounts import DEFAULT_TYPE, AccountRow
+from emisario.core.smtp.endpoint import SecurityMode
+
+
+class Company(models.Model):
+    code = models.CharField(
+        _("code"),
+        max_length=20,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z0-9_-]+$", _("Use capital letters, digits, - or _."))],
+    )
+    name = models.CharField(_("name"), max_length=200)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="companies", blank=True, verbose_name=_("members")
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("company")
+        verbose_name_plural = _("companies")
+
+    def __str__(self) -> str:
+        return f"{self.code} - {self.name}"
+
+
+class AccountTypeQuerySet(models.QuerySet):
+    def delete(self):
+        if self.filter(code=DEFAULT_TYPE).exists():
+            raise models.ProtectedError(f"{DEFAULT_TYPE} cannot be deleted", set())
+        return super().delete()
+
+
+class AccountType(models.Model):
+    """A catalog of account types; ``INTERNO`` comes from the first migration and is the one
+    CRONUS looks for."""
+
+    code = models.CharField(
+        _("code"),
+        max_length=30,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z0-9_]+$", _("Use capital letters, digits or _."))],
+    )
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+
+    objects = AccountTypeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("account type")
+        verbose_name_plural = _("account types")
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def protected(self) -> bool:
+        return self.code == DEFAULT_TYPE
+
+    def delete(self, *args, **kwargs):
+        if self.protected:
+            raise models.ProtectedError(f"{DEFAULT_TYPE} cannot be deleted", {self})
+        return super().delete(*args, **kwargs)
+
+
+class SecurityChoice(models.TextChoices):
+    NONE = SecurityMode.NONE.value, _("None (plain text)")
+    STARTTLS = SecurityMode.STARTTLS.value, _("STARTTLS")
+    TLS = SecurityMode.TLS.value, _("SSL/TLS (implicit)")
+
+
+class SmtpAccount(models.Model):
+    """An SMTP account. ``company`` empty means a *system default account*."""
+
+    company = models.ForeignKey(
+        Company,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="smtp_accounts",
+        verbose_name=_("company"),
+    )
+    account_type = models.ForeignKey(
+        AccountType, on_delete=models.PROTECT, related_name="accounts", verbose_name=_("type")
+    )
+    priority = models.IntegerField(
+        _("priority"),
+        default=0,
+        validators=[MinValueValidator(-1_000_000), MaxValueValidator(1_000_000)],
+        help_text=_("The highest number is used first."),
+    )
+    host = models.CharField(_("SMTP server"), max_length=253)
+    port = models.PositiveIntegerField(
+        _("port"), validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    security = models.CharField(_("security"), max_length=10, choices=SecurityChoice.choices)
+    sender = models.CharField(_("user"), max_length=254, help_text=_("The From address."))
+    login = models.CharField(_("login name"), max_length=254, blank=True)
+    password_token = models.TextField(_("encrypted password"), blank=True, editable=False)
+    display_name = models.CharField(_("display name"), max_length=200, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    last_test = models.JSONField(_("last test"), null=True, blank=True, editable=False)
+    last_test_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["account_type__code", "-priority", "created_at", "id"]
+        verbose_name = _("SMTP account")
+        verbose_name_plural = _("SMTP accounts")
+        permissions = [
+            ("EMISOPT", _("Can open the mail configuration screen (EMISOPT)")),
+            ("PCSMTPG", _("Can change the system's default SMTP accounts (PCSMTPG)")),
+        ]
+        indexes = [
+            models.Index(
+                fields=["company", "account_type", "enabled", "-priority"],
+                name="smtp_account_resolution",
+            )
+        ]
+
+    def __str__(self) -> str:
+        owner = self.company.code if self.company_id else _("system")
+        return f"{self.sender} ({self.host}:{self.port}, {owner})"
+
+    @property
+    def is_system(self) -> bool:
+        return self.company_id is None
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_token)
+
+    def as_row(self) -> AccountRow:
+        return AccountRow(
+            id=self.pk,
+            company=self.company_id,
+            type_code=self.account_type.code,
+            priority=self.priority,
+            enabled=self.enabled,
+            created_at=self.created_at,
+        )
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create", _("created")
+    UPDATE = "update", _("changed")
+    DELETE = "delete", _("deleted")
+    TEST = "test", _("tested (Probar)")
+    DETECT = "detect", _("detected settings")
+
+
+class AuditRecord(models.Model):
+    """Who did what to which account. Never holds a password: changes to it are recorded as
+    ``"password": "changed"``."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    action = models.CharField(max_length=10, choices=AuditAction.choices)
+    account = models.ForeignKey(SmtpAccount, on_delete=models.SET_NULL, null=True, blank=True)
+    account_label = models.CharField(max_length=300, blank=True)
+    company = models.ForeignKey(Company, on_delete=models.SET_NULL, null=True, blank=True)
+    target = models.CharField(max_length=300, blank=True)
+    verdict = models.CharField(max_length=60, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("audit record")
+        verbose_name_plural = _("audit records")
+        indexes = [models.Index(fields=["actor", "action", "at"], name="audit_rate_limit")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.account_label}"

@@ -1,0 +1,80 @@
+"""Reads: which companies and accounts a user may see, and which account is in use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from emisario.accounts.models import AccountType, Company, SmtpAccount
+from emisario.core.accounts import NoAccountAvailable, Resolution, ranking_key, resolve_account
+from emisario.core.errors import InvalidValue
+from emisario.core.smtp.endpoint import SmtpEndpoint
+from emisario.core.smtp.url import parse_smtp_url
+
+
+def companies_for_user(user) -> QuerySet[Company]:
+    """Companies the user belongs to. Membership is the only way in: nobody sees another
+    company's accounts, superusers included (they have the admin)."""
+    if not user.is_authenticated:
+        return Company.objects.none()
+    return Company.objects.filter(members=user).order_by("code")
+
+
+def generic_endpoint() -> SmtpEndpoint | None:
+    """The administrator's generic account, or None if unset (a bad URL is caught by the
+    system check emisario.E002 at start-up)."""
+    url = settings.EMISARIO_GENERIC_SMTP_URL
+    if not url:
+        return None
+    try:
+        return parse_smtp_url(url)
+    except InvalidValue:
+        return None
+
+
+def accounts_for_company(company: Company | None) -> QuerySet[SmtpAccount]:
+    """A company's own accounts plus the system default accounts."""
+    accounts = SmtpAccount.objects.select_related("account_type", "company")
+    if company is None:
+        return accounts.filter(company__isnull=True)
+    return accounts.filter(company__in=[company]) | accounts.filter(company__isnull=True)
+
+
+@dataclass
+class TypeGroup:
+    """One account type as the screen shows it: its accounts in the order CRONUS ranks them,
+    and the account in use with the reason."""
+
+    account_type: AccountType
+    company_accounts: list[SmtpAccount] = field(default_factory=list)
+    system_accounts: list[SmtpAccount] = field(default_factory=list)
+    resolution: Resolution | None = None
+    in_use: SmtpAccount | None = None
+
+
+def type_groups(company: Company) -> list[TypeGroup]:
+    accounts = list(accounts_for_company(company))
+    by_id = {account.pk: account for account in accounts}
+    rows = [account.as_row() for account in accounts]
+    generic = generic_endpoint()
+    groups = []
+    for account_type in AccountType.objects.order_by("code"):
+        group = TypeGroup(account_type)
+        mine = sorted(
+            (a for a in accounts if a.account_type_id == account_type.pk),
+            key=lambda a: ranking_key(a.as_row()),
+        )
+        group.company_accounts = [a for a in mine if not a.is_system]
+        group.system_accounts = [a for a in mine if a.is_system]
+        try:
+            group.resolution = resolve_account(
+                rows, company=company.pk, type_code=account_type.code, generic=generic
+            )
+        except NoAccountAvailable:
+            group.resolution = None
+        if group.resolution and group.resolution.account:
+            group.in_use = by_id[group.resolution.account.id]
+        groups.append(group)
+    return groups

@@ -1,0 +1,1 @@
+"""Django settings: ``base`` for every deployment, ``test`` and ``demo`` on top of it."""

@@ -1,0 +1,23 @@
+"""Settings for the one-command demo: SQLite in ``var/``, keys kept in ``var/demo-keys.env``.
+
+``bin/demo`` writes the keys file on first run, so the demo's encrypted passwords survive a
+restart; it is a demo, not a deployment: the keys live next to the database.
+"""
+
+import os
+
+from emisario.config.settings.base import *  # noqa: F403
+from emisario.config.settings.base import BASE_DIR, env_list
+
+DEBUG = False
+SECRET_KEY = os.environ.get("EMISARIO_SECRET_KEY") or "demo-only-" + "x" * 40
+EMISARIO_SECRET_KEYS = env_list("EMISARIO_SECRET_KEYS")
+EMISARIO_DEMO_MAILDIR = os.environ.get(
+    "EMISARIO_DEMO_MAILDIR", str(BASE_DIR / "var" / "demo-mailbox")
+)
+# The demo mailbox listens on loopback: the only non-public target Probar may reach here.
+EMISARIO_PROBE_ALLOW = env_list("EMISARIO_PROBE_ALLOW", "127.0.0.1")
+EMISARIO_PROBE_PORTS = [int(p) for p in env_list("EMISARIO_PROBE_PORTS", "25,465,587,2525,2465")]
+EMISARIO_PROBE_CA_FILE = os.environ.get(
+    "EMISARIO_PROBE_CA_FILE", str(BASE_DIR / "var" / "demo-ca.pem")
+)

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.i18n import set_language
+
+urlpatterns = [
+    path("", include("emisario.console.urls")),
+    path(
+        "acceso/",
+        auth_views.LoginView.as_view(template_name="emisario/login.html"),
+        name="login",
+    ),
+    path("salir/", auth_views.LogoutView.as_view(), name="logout"),
+    path("idioma/", set_language, name="set_language"),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "emisario.console.views.errors.forbidden"

@@ -1,0 +1,5 @@
+from django.conf import settings
+
+
+def console(request):
+    return {"demo_mailbox_enabled": bool(settings.EMISARIO_DEMO_MAILDIR)}

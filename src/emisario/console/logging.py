@@ -1,0 +1,36 @@
+"""A last line of defence: log records never carry a password, even by accident.
+
+The code never logs secrets on purpose (``Secret`` hides itself); this filter also masks
+``password=...`` pairs, SMTP AUTH lines and Fernet tokens if some library logs them.
+"""
+
+import logging
+import re
+
+PATTERNS = (
+    re.compile(r"(?i)(pass(?:word)?|contrase(?:ñ|n)a|pwd)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",&]+"),
+    re.compile(r"(?i)(AUTH\s+(?:PLAIN|LOGIN|XOAUTH2)\s+)\S+"),
+    re.compile(r"()(gAAAAA)[A-Za-z0-9_\-=]+"),
+)
+
+
+def _mask(match: re.Match) -> str:
+    kept = match.group(1) + (match.group(2) if match.lastindex >= 2 else "")
+    return kept + "********"
+
+
+def redact(text: str) -> str:
+    for pattern in PATTERNS:
+        text = pattern.sub(
+            lambda m: m.group(1) + (m.group(2) if m.lastindex >= 2 else "") + "********", text
+        )
+    return text
+
+
+class RedactSecretsFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True

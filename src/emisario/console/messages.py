@@ -1,0 +1,86 @@
+"""User-facing texts for domain codes. The domain returns codes; this is where they become
+translated sentences (Spanish first). Tests import these constants."""
+
+from django.utils.translation import gettext_lazy as _
+
+SUCCESS = _("Mail sent successfully")  # es: "Correo enviado satisfactoriamente" (the seed's words)
+SAVED = _("The configuration was saved.")
+DELETED = _("The account was deleted.")
+PASSWORD_RETYPE = _(
+    "Type the password again: the server, port or security changed, and the saved password is "
+    "only used with the server it was saved for."
+)
+RATE_LIMITED = _("Too many tests in a short time. Try again in %(seconds)s seconds.")
+UNREADABLE_PASSWORD = _(
+    "The saved password cannot be read with the current encryption keys. Type it again."
+)
+NO_COMPANY = _("Your user does not belong to any company. Ask the administrator to add you.")
+
+INVALID_VALUE = {
+    "required": _("This field is required."),
+    "control_characters": _("Line breaks and control characters are not allowed."),
+    "invalid_host": _("Write a server name such as smtp.gmail.com, or an IP address."),
+    "invalid_address": _("Write a valid e-mail address, such as cobranza@empresa.com."),
+    "invalid_port": _("The port must be a number from 1 to 65535."),
+    "too_long": _("The text is too long."),
+}
+
+PERMISSION_NAMES = {
+    "EMISOPT": _("access the mail configuration screen"),
+    "PCSMTPG": _("change the system's default accounts"),
+}
+
+STEP_LABELS = {
+    "policy": _("Allowed target"),
+    "dns": _("Name lookup (DNS)"),
+    "connect": _("Connection"),
+    "tls": _("TLS encryption"),
+    "greeting": _("Server greeting"),
+    "ehlo": _("EHLO (capabilities)"),
+    "auth": _("Authentication"),
+    "mail": _("Sender (MAIL FROM)"),
+    "rcpt": _("Recipient (RCPT TO)"),
+    "data": _("Sending the confirmation mail (DATA)"),
+}
+STATUS_LABELS = {
+    "passed": _("passed"),
+    "failed": _("failed"),
+    "skipped": _("not run"),
+}
+SECURITY_LABELS = {
+    "none": _("none"),
+    "starttls": _("STARTTLS"),
+    "tls": _("SSL/TLS"),
+}
+
+
+def resolution_reason(group) -> str:
+    """Why this account is the one in use ("cuenta en uso"), in words."""
+    resolution = group.resolution
+    if resolution is None:
+        return str(
+            _(
+                "No account can send mail of this type: the company has no enabled account, "
+                "there is no system default account and the administrator has not configured "
+                "a generic account."
+            )
+        )
+    if resolution.source == "company":
+        text = _("The company's enabled account with the highest priority (%(priority)s).") % {
+            "priority": resolution.account.priority
+        }
+    elif resolution.source == "system":
+        text = _(
+            "The company has no enabled account of this type, so the system default account "
+            "with the highest priority (%(priority)s) is used."
+        ) % {"priority": resolution.account.priority}
+    else:
+        text = _(
+            "No account is configured, so the generic account provided by the system "
+            "administrator is used (%(sender)s through %(target)s)."
+        ) % {"sender": resolution.generic.sender, "target": resolution.generic.target}
+    if resolution.disabled_skipped:
+        text += " " + _("Disabled accounts skipped: %(count)s.") % {
+            "count": resolution.disabled_skipped
+        }
+    return str(text)

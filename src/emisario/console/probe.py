@@ -1,0 +1,168 @@
+"""Probar and Detectar as the console runs them: the domain's diagnosis, plus rate limit,
+audit and the translated verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import get_language
+
+from emisario.accounts.models import AuditAction, Company, SmtpAccount
+from emisario.accounts.services import (
+    AccountInput,
+    account_fingerprint,
+    claim_probe_slot,
+    probe_policy,
+    probe_tls_context,
+    run_async,
+)
+from emisario.console.advice_catalogue import advice_text
+from emisario.console.messages import SECURITY_LABELS, STATUS_LABELS, STEP_LABELS
+from emisario.core.secrets import Secret
+from emisario.core.smtp.confirmation import build_confirmation
+from emisario.core.smtp.diagnose import diagnose
+from emisario.core.smtp.steps import Diagnosis
+
+
+def redactions(password: Secret | None) -> list[str]:
+    return [password.reveal()] if password else []
+
+
+@dataclass
+class StepView:
+    step: str
+    label: str
+    status: str
+    status_label: str
+    elapsed_ms: float
+    reply: str
+    details: dict
+    failed: bool
+
+
+@dataclass
+class Verdict:
+    """A diagnosis ready for the template: steps with labels, and the advice in words."""
+
+    ok: bool
+    target: str
+    security: str
+    steps: list[StepView] = field(default_factory=list)
+    title: str = ""
+    fix: str = ""
+    reply: str = ""
+    failed_step: str = ""
+    tested_at: str = ""
+
+
+def advice_params(diagnosis: Diagnosis, data: dict) -> dict:
+    params = {"host": data.get("host", ""), "port": data.get("port", "")}
+    failure = diagnosis.failure
+    if failure is not None:
+        params.update({k: v for k, v in failure.details.items() if isinstance(v, str | int)})
+    return params
+
+
+def verdict_of(diagnosis: Diagnosis, data: dict) -> Verdict:
+    language = get_language() or settings.LANGUAGE_CODE
+    verdict = Verdict(
+        ok=diagnosis.ok,
+        target=diagnosis.target,
+        security=str(SECURITY_LABELS.get(diagnosis.security, diagnosis.security)),
+        tested_at=data.get("tested_at", ""),
+    )
+    for result in diagnosis.steps:
+        verdict.steps.append(
+            StepView(
+                step=result.step.value,
+                label=str(STEP_LABELS.get(result.step.value, result.step.value)),
+                status=result.status.value,
+                status_label=str(STATUS_LABELS[result.status.value]),
+                elapsed_ms=round(result.elapsed_ms, 1),
+                reply=(f"{result.reply_code} " if result.reply_code else "") + result.reply_text,
+                details=result.details,
+                failed=result.status.value == "failed",
+            )
+        )
+    failure = diagnosis.failure
+    if failure is not None and failure.advice:
+        verdict.title, verdict.fix = advice_text(
+            failure.advice, language, **advice_params(diagnosis, data)
+        )
+        verdict.failed_step = str(STEP_LABELS.get(failure.step.value, failure.step.value))
+        verdict.reply = (
+            f"{failure.reply_code} " if failure.reply_code else ""
+        ) + failure.reply_text
+    return verdict
+
+
+def run_probe(
+    *,
+    actor,
+    company: Company | None,
+    account: SmtpAccount | None,
+    data: AccountInput,
+    password: Secret | None,
+) -> Diagnosis:
+    """Run Probar: send the real confirmation mail to the Usuario address."""
+    endpoint = data.endpoint(password)
+    record = claim_probe_slot(
+        actor=actor,
+        action=AuditAction.TEST,
+        company=company,
+        account=account,
+        target=endpoint.target,
+    )
+    message = build_confirmation(endpoint, recipient=endpoint.sender, when=timezone.now())
+    diagnosis = run_async(
+        diagnose(
+            endpoint,
+            recipient=endpoint.sender,
+            message=message,
+            policy=probe_policy(),
+            deadline=settings.EMISARIO_PROBE_DEADLINE,
+            tls_context=probe_tls_context(),
+            redact=redactions(password),
+        )
+    )
+    failure = diagnosis.failure
+    record.verdict = "ok" if diagnosis.ok else f"{failure.step}:{failure.advice}"[:60]
+    record.changes = {
+        "security": str(endpoint.security),
+        "steps": [[r.step.value, r.status.value, r.reply_code] for r in diagnosis.steps],
+    }
+    if failure is not None and "policy_reason" in failure.details:
+        record.changes["policy_reason"] = failure.details["policy_reason"]
+    record.save(update_fields=["verdict", "changes"])
+    if account is not None:
+        tested = account_fingerprint(data, password)
+        stored = _stored_fingerprint(account)
+        if tested == stored:
+            summary = diagnosis.as_dict()
+            summary["tested_at"] = timezone.now().isoformat()
+            account.last_test = summary
+            account.last_test_fingerprint = tested
+            account.save(update_fields=["last_test", "last_test_fingerprint"])
+    return diagnosis
+
+
+def _stored_fingerprint(account: SmtpAccount) -> str | None:
+    from emisario.accounts import crypto
+    from emisario.core.secrets import UndecryptableSecret
+
+    try:
+        password = crypto.decrypt(account.password_token) if account.has_password else None
+    except UndecryptableSecret:
+        return None
+    return account_fingerprint(account, password)
+
+
+def last_test_of(account: SmtpAccount) -> dict | None:
+    """The account's last test, marked stale when the account changed since."""
+    if not account.last_test:
+        return None
+    result = dict(account.last_test)
+    result["stale"] = _stored_fingerprint(account) != account.last_test_fingerprint
+    return result

@@ -1,0 +1,27 @@
+from django.urls import path, re_path
+
+from emisario.console.views import mailbox, menu, smtp
+
+app_name = "console"
+
+urlpatterns = [
+    path("", menu.menu, name="menu"),
+    path(
+        "cxc/sistema/envio-de-correos/smtp/",
+        smtp.smtp_screen,
+        {"route": "cxc"},
+        name="smtp_cxc",
+    ),
+    path(
+        "emisario/sistema/configuracion/smtp/",
+        smtp.smtp_screen,
+        {"route": "emisario"},
+        name="smtp_emisario",
+    ),
+    re_path(
+        r"^(?P<route>cxc|emisario)/cuentas/(?P<pk>[0-9]+)/eliminar/$",
+        smtp.account_remove,
+        name="account_remove",
+    ),
+    path("demo/buzon/", mailbox.demo_mailbox, name="demo_mailbox"),
+]

@@ -1,0 +1,160 @@
+"""The seed's screen: CXC => Sistema => Envío de correos => SMTP, and its twin route
+Emisario => Sistema => Configuración => SMTP. Both reach this one view."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from emisario.accounts import permissions
+from emisario.accounts.models import Company, SmtpAccount
+from emisario.accounts.selectors import companies_for_user, type_groups
+from emisario.accounts.services import (
+    PasswordMustBeRetyped,
+    RateLimited,
+    account_delete,
+    account_save,
+    effective_password,
+)
+from emisario.console import messages as texts
+from emisario.console.access import forbidden_page, requires
+from emisario.console.forms import AccountForm
+from emisario.console.probe import last_test_of, run_probe, verdict_of
+from emisario.core.secrets import UndecryptableSecret
+
+ROUTES = {
+    "cxc": (_("CXC"), _("System"), _("Mail sending")),
+    "emisario": (_("Emisario"), _("System"), _("Configuration")),
+}
+ACTIONS = {"probar", "guardar"}
+
+
+def _company(request, companies) -> Company | None:
+    code = request.POST.get("empresa") or request.GET.get("empresa")
+    if not code:
+        return companies[0] if companies else None
+    for company in companies:
+        if company.code == code:
+            return company
+    raise Http404("company")  # another company's, or none: indistinguishable on purpose
+
+
+def _account(request, company: Company | None) -> SmtpAccount | None:
+    raw = request.POST.get("cuenta") or request.GET.get("cuenta")
+    if not raw:
+        return None
+    try:
+        account = SmtpAccount.objects.select_related("company", "account_type").get(pk=int(raw))
+    except (ValueError, SmtpAccount.DoesNotExist):
+        raise Http404("account") from None
+    if not account.is_system and (company is None or account.company_id != company.pk):
+        raise Http404("account")
+    return account
+
+
+def screen_url(route: str, company: Company | None, account: SmtpAccount | None = None) -> str:
+    url = reverse(f"console:smtp_{route}")
+    query = []
+    if company is not None:
+        query.append(f"empresa={company.code}")
+    if account is not None:
+        query.append(f"cuenta={account.pk}")
+    return url + ("?" + "&".join(query) if query else "")
+
+
+@requires(permissions.EMISOPT)
+@require_http_methods(["GET", "POST"])
+def smtp_screen(request, route: str):
+    user = request.user
+    companies = list(companies_for_user(user))
+    company = _company(request, companies)
+    account = _account(request, company)
+    can_system = permissions.can_manage_system_accounts(user)
+    editable = account is None or permissions.can_change_account(user, account)
+    verdict = None
+    form_kwargs = {"can_manage_system": can_system, "has_company": company is not None}
+
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action not in ACTIONS:
+            return HttpResponseBadRequest("unknown action")
+        if not editable:
+            return forbidden_page(request, permissions.PCSMTPG)
+        if company is None and not can_system:
+            return forbidden_page(request, permissions.PCSMTPG)
+        form = AccountForm(request.POST, **form_kwargs)
+        if form.is_valid():
+            data = form.to_input(company)
+            if data.company is None and not can_system:
+                return forbidden_page(request, permissions.PCSMTPG)
+            try:
+                password = effective_password(
+                    account=account, data=data, typed=form.typed_password()
+                )
+            except PasswordMustBeRetyped:
+                form.add_error("password", texts.PASSWORD_RETYPE)
+            except UndecryptableSecret:
+                form.add_error("password", texts.UNREADABLE_PASSWORD)
+            else:
+                if action == "guardar":
+                    saved = account_save(
+                        actor=user, account=account, data=data, typed_password=form.typed_password()
+                    )
+                    messages.success(request, texts.SAVED)
+                    return redirect(screen_url(route, company, saved))
+                try:
+                    diagnosis = run_probe(
+                        actor=user, company=company, account=account, data=data, password=password
+                    )
+                except RateLimited as exc:
+                    messages.error(request, texts.RATE_LIMITED % {"seconds": exc.retry_after})
+                else:
+                    verdict = verdict_of(diagnosis, form.cleaned_data)
+    elif account is not None:
+        form = AccountForm(initial=AccountForm.initial_for(account), **form_kwargs)
+    else:
+        form = AccountForm(**form_kwargs)
+
+    groups = type_groups(company) if company is not None else []
+    for group in groups:
+        group.reason = texts.resolution_reason(group)
+        for item in group.company_accounts + group.system_accounts:
+            item.last = last_test_of(item)
+            item.editable = permissions.can_change_account(user, item)
+    context = {
+        "route": route,
+        "crumbs": ROUTES[route],
+        "companies": companies,
+        "company": company,
+        "account": account,
+        "editable": editable,
+        "can_system": can_system,
+        "groups": groups,
+        "form": form,
+        "verdict": verdict,
+        "success_text": texts.SUCCESS,
+        "account_last": last_test_of(account) if account else None,
+    }
+    return render(request, "emisario/smtp.html", context)
+
+
+@requires(permissions.EMISOPT)
+@require_POST
+def account_remove(request, route: str, pk: int):
+    companies = list(companies_for_user(request.user))
+    try:
+        account = SmtpAccount.objects.select_related("company").get(pk=pk)
+    except SmtpAccount.DoesNotExist:
+        raise Http404("account") from None
+    if not account.is_system and account.company not in companies:
+        raise Http404("account")
+    if not permissions.can_change_account(request.user, account):
+        return forbidden_page(request, permissions.PCSMTPG)
+    company = account.company
+    account_delete(actor=request.user, account=account)
+    messages.success(request, texts.DELETED)
+    return redirect(screen_url(route, company))

@@ -1,0 +1,3 @@
+"""Shared pytest set-up: the real SMTP servers and certificates live in ``tests/support``."""
+
+pytest_plugins = ["tests.support.fixtures"]
