@@ -21,13 +21,9 @@ from emisario.accounts.services import (
 from emisario.console.advice_catalogue import advice_text
 from emisario.console.messages import SECURITY_LABELS, STATUS_LABELS, STEP_LABELS
 from emisario.core.secrets import Secret
-from emisario.core.smtp.confirmation import build_confirmation
+from emisario.core.smtp.confirmation import confirmation_message
 from emisario.core.smtp.diagnose import diagnose
 from emisario.core.smtp.steps import Diagnosis
-
-
-def redactions(password: Secret | None) -> list[str]:
-    return [password.reveal()] if password else []
 
 
 @dataclass
@@ -115,7 +111,12 @@ def run_probe(
         account=account,
         target=endpoint.target,
     )
-    message = build_confirmation(endpoint, recipient=endpoint.sender, when=timezone.now())
+    message = confirmation_message(
+        endpoint,
+        recipient=endpoint.sender,
+        now=timezone.localtime(),
+        language=(get_language() or "es")[:2],
+    )
     diagnosis = run_async(
         diagnose(
             endpoint,
@@ -124,7 +125,6 @@ def run_probe(
             policy=probe_policy(),
             deadline=settings.EMISARIO_PROBE_DEADLINE,
             tls_context=probe_tls_context(),
-            redact=redactions(password),
         )
     )
     failure = diagnosis.failure

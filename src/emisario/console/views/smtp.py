@@ -22,7 +22,7 @@ from emisario.accounts.services import (
 )
 from emisario.console import messages as texts
 from emisario.console.access import forbidden_page, requires
-from emisario.console.forms import AccountForm
+from emisario.console.forms import SCOPE_SYSTEM, AccountForm
 from emisario.console.probe import last_test_of, run_probe, verdict_of
 from emisario.core.secrets import UndecryptableSecret
 
@@ -84,13 +84,12 @@ def smtp_screen(request, route: str):
             return HttpResponseBadRequest("unknown action")
         if not editable:
             return forbidden_page(request, permissions.PCSMTPG)
-        if company is None and not can_system:
+        wants_system = request.POST.get("scope") == SCOPE_SYSTEM or company is None
+        if wants_system and not can_system:
             return forbidden_page(request, permissions.PCSMTPG)
         form = AccountForm(request.POST, **form_kwargs)
         if form.is_valid():
             data = form.to_input(company)
-            if data.company is None and not can_system:
-                return forbidden_page(request, permissions.PCSMTPG)
             try:
                 password = effective_password(
                     account=account, data=data, typed=form.typed_password()

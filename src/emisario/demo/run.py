@@ -1,0 +1,116 @@
+"""``bin/demo``: the console, a local mailbox and demo data on SQLite, in one process.
+
+Keys and the database live in ``var/`` of the checkout, so what the user configures survives a
+restart. The mailbox's CA is made fresh each start and written where Probar trusts it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (1-65535)")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bin/demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=_port, default=8000, help="web console port (8000)")
+    parser.add_argument("--smtp-port", type=_port, default=2525, help="STARTTLS port (2525)")
+    parser.add_argument("--smtps-port", type=_port, default=2465, help="implicit TLS port (2465)")
+    args = parser.parse_args(argv)
+    if len({args.port, args.smtp_port, args.smtps_port}) < 3:
+        parser.error("the three ports must be different")
+    return args
+
+
+def _demo_env(var: Path) -> None:
+    """Load (or create once) the demo's keys, before Django reads its settings."""
+    env_file = var / "demo-keys.env"
+    if not env_file.exists():
+        env_file.write_text(
+            f"EMISARIO_SECRET_KEYS={Fernet.generate_key().decode()}\n"
+            f"EMISARIO_SECRET_KEY={Fernet.generate_key().decode()}\n"
+        )
+        env_file.chmod(0o600)
+    for line in env_file.read_text().splitlines():
+        name, _, value = line.partition("=")
+        os.environ.setdefault(name.strip(), value.strip())
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    home = Path(os.environ.get("EMISARIO_HOME", Path.cwd())).resolve()
+    var = home / "var"
+    var.mkdir(exist_ok=True)
+    _demo_env(var)
+    os.environ["EMISARIO_HOME"] = str(home)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "emisario.config.settings.demo"
+    ports = f"25,465,587,2525,{args.smtp_port},{args.smtps_port}"
+    os.environ.setdefault("EMISARIO_PROBE_PORTS", ports)
+
+    import django
+    import trustme
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from emisario.demo import data
+    from emisario.demo.mailbox import STARTTLS, TLS, LoopbackSmtpd
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(var / "demo-ca.pem"))
+    django.setup()
+    call_command("migrate", verbosity=0)
+    data.load(smtp_port=args.smtp_port)
+
+    mailbox = LoopbackSmtpd(
+        data.MAILBOX_USERS,
+        listeners={STARTTLS: args.smtp_port, TLS: args.smtps_port},
+        ca=ca,
+        hostname="localhost",
+        maildir=settings.EMISARIO_DEMO_MAILDIR,
+    )
+    try:
+        mailbox.start()
+    except OSError as exc:
+        sys.exit(
+            f"Cannot start the demo mailbox on ports {args.smtp_port}/{args.smtps_port}: {exc}"
+        )
+    url = f"http://127.0.0.1:{args.port}/"
+    mailbox_user = next(iter(data.MAILBOX_USERS))
+    print(
+        f"""
+Emisario demo
+  Console:  {url}
+  Logins:   {data.LOGINS[0].username} / {data.LOGINS[0].password}   ({data.LOGINS[0].role})
+            {data.LOGINS[1].username} / {data.LOGINS[1].password}   ({data.LOGINS[1].role})
+  Mailbox:  Servidor SMTP 127.0.0.1, Puerto {args.smtp_port} with SSL ticked (STARTTLS)
+            or Puerto {args.smtps_port} with SSL/TLS (implicit) in the advanced options
+            Usuario {mailbox_user}, Contraseña {data.MAILBOX_USERS[mailbox_user]}
+  Received mail: {url}demo/buzon/
+  Try it:   CXC => Sistema => Envío de correos => SMTP, fill in the mailbox above, press Probar.
+Press Ctrl+C to stop.
+""",
+        flush=True,
+    )
+    try:
+        call_command(
+            "runserver", f"127.0.0.1:{args.port}", use_reloader=False, insecure_serving=True
+        )
+    finally:
+        mailbox.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+import pytest
+
+from tests.factories import make_account, make_company, make_user
+
+
+@pytest.fixture
+def acme(db):
+    return make_company("ACME", "Acme S.A.")
+
+
+@pytest.fixture
+def otra(db):
+    return make_company("OTRA", "Otra S.A.")
+
+
+@pytest.fixture
+def roles(acme, otra):
+    """One user per role the issue names."""
+    return {
+        "noperm": make_user("sinpermiso", companies=[acme]),
+        "emisopt": make_user("cobros", perms=("EMISOPT",), companies=[acme]),
+        "full": make_user("sistemas", perms=("EMISOPT", "PCSMTPG"), companies=[acme]),
+        "other": make_user("ajeno", perms=("EMISOPT", "PCSMTPG"), companies=[otra]),
+    }
+
+
+@pytest.fixture
+def company_account(acme):
+    return make_account(acme, sender="cobranza@acme.example", priority=5)
+
+
+@pytest.fixture
+def system_account(db):
+    return make_account(None, sender="sistema@erp.example", host="smtp.erp.example", priority=1)

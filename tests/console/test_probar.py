@@ -1,0 +1,134 @@
+"""Probar through the console against a real SMTP server (aiosmtpd on loopback, trustme CA)."""
+
+import logging
+
+import pytest
+from django.test import Client
+
+from emisario.accounts.models import AuditRecord
+from emisario.console.advice_catalogue import advice_text
+from emisario.core.smtp.advice import Advice
+from emisario.demo.mailbox import STARTTLS, TLS, LoopbackSmtpd
+from tests.console.test_permissions import CXC, form
+from tests.factories import make_account
+
+PASSWORD = "Buzon-Clave-7"
+USER = "cobranza@acme.example"
+
+
+@pytest.fixture(scope="module")
+def mailbox():
+    with LoopbackSmtpd({USER: PASSWORD}, listeners=(STARTTLS, TLS)) as server:
+        yield server
+
+
+@pytest.fixture
+def probe_settings(settings, mailbox, tmp_path):
+    ca_file = tmp_path / "ca.pem"
+    mailbox.ca.cert_pem.write_to_path(str(ca_file))
+    settings.EMISARIO_PROBE_CA_FILE = str(ca_file)
+    settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
+    settings.EMISARIO_PROBE_PORTS = list(mailbox.ports.values())
+    settings.EMISARIO_PROBE_DEADLINE = 5.0
+    mailbox.messages.clear()
+    return settings
+
+
+@pytest.fixture
+def client(roles, probe_settings):
+    client = Client()
+    client.force_login(roles["emisopt"])
+    return client
+
+
+def probar(client, mailbox, **extra):
+    data = form(
+        action="probar",
+        host="127.0.0.1",
+        port=str(mailbox.port(STARTTLS)),
+        sender=USER,
+        password=PASSWORD,
+    )
+    data.update(extra)
+    response = client.post(CXC, data)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_success_shows_the_seed_message_and_the_mail_arrives(client, mailbox):
+    body = probar(client, mailbox)
+    assert "Correo enviado satisfactoriamente" in body
+    assert 'data-step="data"' in body and "✘" not in body
+    [received] = mailbox.messages
+    assert received.rcpt_tos == (USER,)
+    assert received.mail_from == USER
+    assert "configuración SMTP" in received.subject
+    record = AuditRecord.objects.get(action="test")
+    assert record.verdict == "ok" and record.target == f"127.0.0.1:{mailbox.port(STARTTLS)}"
+
+
+def test_implicit_tls_chosen_in_the_advanced_selector(client, mailbox):
+    body = probar(client, mailbox, port=str(mailbox.port(TLS)), security="tls")
+    assert "Correo enviado satisfactoriamente" in body
+
+
+def test_wrong_password_explains_in_spanish(client, mailbox):
+    body = probar(client, mailbox, password="equivocada")
+    title, fix = advice_text(Advice.AUTH_FAILED, "es", host="127.0.0.1", port="")
+    assert "Correo enviado satisfactoriamente" not in body
+    assert title.split("{")[0][:30] in body
+    assert 'class="step failed first-failure" data-step="auth"' in body
+    assert not mailbox.messages
+    assert "equivocada" not in body
+
+
+def test_ssl_ticked_on_the_implicit_port_is_explained(client, mailbox):
+    # SSL ticked on a non-465 port means STARTTLS; the server speaks TLS from the first byte.
+    body = probar(client, mailbox, port=str(mailbox.port(TLS)))
+    assert "Correo enviado satisfactoriamente" not in body
+    assert "first-failure" in body
+
+
+def test_saved_account_uses_the_stored_password_and_keeps_the_last_test(client, mailbox, acme):
+    account = make_account(
+        acme, password=PASSWORD, host="127.0.0.1", port=mailbox.port(STARTTLS), sender=USER
+    )
+    body = probar(client, mailbox, cuenta=account.pk, password="")
+    assert "Correo enviado satisfactoriamente" in body
+    account.refresh_from_db()
+    assert account.last_test["ok"] is True
+    page = client.get(CXC).content.decode()
+    assert "Correcta" in page and "cambió desde entonces" not in page
+    # A test of other values (a typed, different password) does not describe the saved account.
+    probar(client, mailbox, cuenta=account.pk, password="otra")
+    account.refresh_from_db()
+    assert account.last_test["ok"] is True
+
+
+def test_rate_limit_counts_in_the_audit_trail(client, mailbox, probe_settings):
+    probe_settings.EMISARIO_PROBE_RATE = (2, 60)
+    probar(client, mailbox)
+    probar(client, mailbox)
+    response = client.post(
+        CXC, form(action="probar", host="127.0.0.1", port=str(mailbox.port(STARTTLS)))
+    )
+    assert "Demasiadas pruebas en poco tiempo" in response.content.decode()
+    assert AuditRecord.objects.filter(action="test").count() == 2
+    assert len(mailbox.messages) == 2
+
+
+def test_password_never_reaches_logs_responses_or_audit(client, mailbox, caplog):
+    caplog.set_level(logging.DEBUG)
+    bodies = [probar(client, mailbox), probar(client, mailbox, password=PASSWORD + "x")]
+    everything = "\n".join(bodies) + caplog.text
+    everything += str(list(AuditRecord.objects.values()))
+    assert PASSWORD not in everything
+
+
+def test_policy_refuses_loopback_unless_allowed(client, mailbox, probe_settings):
+    probe_settings.EMISARIO_PROBE_ALLOW = []
+    body = probar(client, mailbox)
+    assert 'data-step="policy"' in body and "first-failure" in body
+    assert not mailbox.messages
+    record = AuditRecord.objects.get(action="test")
+    assert record.changes["policy_reason"]
