@@ -65,12 +65,13 @@ def main(argv: list[str] | None = None) -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    from emisario.demo import data
-    from emisario.demo.mailbox import STARTTLS, TLS, LoopbackSmtpd
-
     ca = trustme.CA()
     ca.cert_pem.write_to_path(str(var / "demo-ca.pem"))
     django.setup()
+
+    from emisario.demo import data
+    from emisario.demo.mailbox import STARTTLS, TLS, LoopbackSmtpd
+
     call_command("migrate", verbosity=0)
     data.load(smtp_port=args.smtp_port)
 

@@ -1,0 +1,110 @@
+"""The seed's process in a real browser (Debian's chromium driven by Playwright), as a new user
+walks it: sign in, both menu routes, fill in the form, Probar, the message, Guardar, reload."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from emisario.demo.mailbox import STARTTLS, LoopbackSmtpd
+from tests.factories import make_company, make_user
+from tests.requirements import skip_or_fail
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "Buzon-Clave-7"
+USER = "cobranza@acme.example"
+ARTIFACTS = Path(os.environ.get("EMISARIO_TEST_ARTIFACTS", "/tmp/emisario-browser"))
+
+
+@pytest.fixture
+def browser_page():
+    if not os.path.exists(CHROMIUM):
+        skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs a loop
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield page
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def mailbox(settings, tmp_path):
+    with LoopbackSmtpd({USER: PASSWORD}, listeners=(STARTTLS,)) as server:
+        ca_file = tmp_path / "ca.pem"
+        server.ca.cert_pem.write_to_path(str(ca_file))
+        settings.EMISARIO_PROBE_CA_FILE = str(ca_file)
+        settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
+        settings.EMISARIO_PROBE_PORTS = [server.port(STARTTLS)]
+        yield server
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_seed_process_in_the_browser(live_server, mailbox, browser_page):
+    acme = make_company("ACME", "Comercial Acme")
+    user = make_user("cobros", perms=("EMISOPT",), companies=[acme])
+    user.set_password("clave-demo-123")
+    user.save()
+    page = browser_page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    page.goto(live_server.url + "/")
+    page.fill("#id_username", "cobros")
+    page.fill("#id_password", "clave-demo-123")
+    page.click("button[type=submit]")
+
+    # Route 1: CXC => Sistema => Envío de correos => SMTP
+    page.click("text=Envío de correos")
+    assert page.locator(".crumbs").inner_text().split() == [
+        "CXC",
+        "⇒",
+        "Sistema",
+        "⇒",
+        "Envío",
+        "de",
+        "correos",
+    ]
+    assert page.locator(".tab.active").inner_text() == "SMTP"
+    # Route 2 reaches the same screen.
+    page.goto(live_server.url + "/")
+    page.click("text=Configuración")
+    assert "Emisario" in page.locator(".crumbs").inner_text()
+    assert page.locator("label[for=id_host]").inner_text() == "Servidor SMTP"
+
+    page.get_by_label("Servidor SMTP").fill("127.0.0.1")
+    page.get_by_label("Usuario", exact=True).fill(USER)
+    page.get_by_label("Contraseña").fill(PASSWORD)
+    page.get_by_label("Puerto").fill(str(mailbox.port(STARTTLS)))
+    page.get_by_label("SSL", exact=True).check()
+    page.get_by_role("button", name="Probar").click()
+    verdict = page.locator("#verdict")
+    assert verdict.locator(".verdict-title").inner_text() == "Correo enviado satisfactoriamente"
+    page.screenshot(path=str(ARTIFACTS / "probar.png"), full_page=True)
+    assert len(mailbox.messages) == 1 and mailbox.messages[0].rcpt_tos == (USER,)
+
+    # The typed password is not rendered back; Probar kept the other values.
+    assert page.get_by_label("Contraseña").input_value() == ""
+    page.get_by_label("Contraseña").fill(PASSWORD)
+    page.get_by_role("button", name="Guardar").click()
+    assert "La configuración quedó guardada." in page.locator(".messages").inner_text()
+
+    page.reload()
+    in_use = page.locator("#type-INTERNO p.in-use").inner_text()
+    assert USER in in_use
+    assert page.get_by_label("Servidor SMTP").input_value() == "127.0.0.1"
+    assert page.get_by_label("Contraseña").input_value() == ""
+    page.screenshot(path=str(ARTIFACTS / "guardado.png"), full_page=True)
