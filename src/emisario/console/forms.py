@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from emisario.accounts.models import AccountType, Company, SecurityChoice, SmtpAccount
 from emisario.accounts.services import AccountInput
 from emisario.console.messages import INVALID_VALUE
+from emisario.console.preset_notes import preset_name
 from emisario.core.addresses import (
     header_text,
     normalize_address,
@@ -17,6 +19,7 @@ from emisario.core.addresses import (
 from emisario.core.errors import InvalidValue
 from emisario.core.secrets import Secret
 from emisario.core.smtp.endpoint import SecurityMode, security_from_checkbox, validate_port
+from emisario.core.smtp.presets import PRESETS, LoginKind, Preset
 
 AUTO = ""
 SCOPE_COMPANY = "company"
@@ -31,6 +34,7 @@ def _domain_check(function, value, **kwargs):
 
 
 class AccountForm(forms.Form):
+    preset = forms.ChoiceField(label=_("Provider"), required=False, choices=())
     host = forms.CharField(label=_("SMTP server"), max_length=253)
     sender = forms.CharField(label=_("User"), max_length=254, help_text=_("The From address."))
     password = forms.CharField(
@@ -73,6 +77,11 @@ class AccountForm(forms.Form):
 
     def __init__(self, *args, can_manage_system: bool, has_company: bool, **kwargs):
         super().__init__(*args, **kwargs)
+        language = get_language() or "es"
+        self.fields["preset"].choices = [
+            ("", _("Other / my company's server")),
+            *((p.key, preset_name(p.key, language)) for p in PRESETS),
+        ]
         self.fields["account_type"].initial = AccountType.objects.filter(code="INTERNO").first()
         if not can_manage_system:
             self.fields["scope"].choices = [(SCOPE_COMPANY, _("the company"))]
@@ -148,3 +157,20 @@ class AccountForm(forms.Form):
             display_name=data["display_name"],
             enabled=data["enabled"],
         )
+
+
+def values_with_preset(values: dict, preset: Preset) -> dict:
+    """The form's values with the provider's server, port and security filled in. The password
+    is dropped: it is never rendered back into a page."""
+    filled = {key: value for key, value in values.items() if key != "password"}
+    automatic = security_from_checkbox(port=preset.port, ssl=preset.security.encrypted)
+    filled.update(
+        preset=preset.key,
+        host=preset.host,
+        port=str(preset.port),
+        ssl=preset.security.encrypted,
+        security=AUTO if automatic == preset.security else preset.security.value,
+    )
+    if preset.login_kind is LoginKind.FIXED:
+        filled["login"] = preset.login_hint
+    return filled

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -22,15 +23,29 @@ from emisario.accounts.services import (
 )
 from emisario.console import messages as texts
 from emisario.console.access import forbidden_page, requires
-from emisario.console.forms import SCOPE_SYSTEM, AccountForm
+from emisario.console.forms import SCOPE_SYSTEM, AccountForm, values_with_preset
+from emisario.console.preset_notes import note_text, preset_name
 from emisario.console.probe import last_test_of, run_probe, verdict_of
+from emisario.core.errors import InvalidValue
 from emisario.core.secrets import UndecryptableSecret
+from emisario.core.smtp.presets import preset_by_key, preset_for_address
 
 ROUTES = {
     "cxc": (_("CXC"), _("System"), _("Mail sending")),
     "emisario": (_("Emisario"), _("System"), _("Configuration")),
 }
-ACTIONS = {"probar", "guardar"}
+ACTIONS = {"probar", "guardar", "proveedor"}
+FLAGS = ("ssl", "enabled")
+SEED_FIELDS = ("host", "sender", "password", "port", "ssl")  # the seed's order
+ADVANCED_FIELDS = (
+    "security",
+    "login",
+    "display_name",
+    "account_type",
+    "priority",
+    "enabled",
+    "scope",
+)
 
 
 def _company(request, companies) -> Company | None:
@@ -54,6 +69,54 @@ def _account(request, company: Company | None) -> SmtpAccount | None:
     if not account.is_system and (company is None or account.company_id != company.pk):
         raise Http404("account")
     return account
+
+
+def _posted_values(request) -> dict:
+    values = {name: request.POST.get(name, "") for name in AccountForm.base_fields}
+    values.update({flag: flag in request.POST for flag in FLAGS})
+    return values
+
+
+def _with_preset(request, form_kwargs) -> AccountForm:
+    """Fill in a provider's server, port and security (chosen, or guessed from Usuario)."""
+    values = _posted_values(request)
+    key = values.get("preset") or ""
+    preset = preset_for_address(values.get("sender", "")) if not key else None
+    if key:
+        try:
+            preset = preset_by_key(key)
+        except InvalidValue:
+            preset = None
+    if preset is None:
+        form = AccountForm(initial=values, **form_kwargs)
+        form.preset_missing = True
+        return form
+    return AccountForm(initial=values_with_preset(values, preset), **form_kwargs)
+
+
+def preset_hint(form: AccountForm) -> dict | None:
+    """The provider the Usuario address belongs to, its settings and what to know about it."""
+    sender = form.data.get("sender") if form.is_bound else form.initial.get("sender")
+    key = form.data.get("preset") if form.is_bound else form.initial.get("preset")
+    preset = None
+    if key:
+        try:
+            preset = preset_by_key(key)
+        except InvalidValue:
+            preset = None
+    preset = preset or preset_for_address(sender or "")
+    if preset is None:
+        return None
+    language = get_language() or "es"
+    return {
+        "key": preset.key,
+        "name": preset_name(preset.key, language),
+        "host": preset.host,
+        "port": preset.port,
+        "security": texts.SECURITY_LABELS[preset.security.value],
+        "login": preset.login_hint,
+        "notes": [note_text(note, language) for note in preset.notes],
+    }
 
 
 def screen_url(route: str, company: Company | None, account: SmtpAccount | None = None) -> str:
@@ -88,7 +151,9 @@ def smtp_screen(request, route: str):
         if wants_system and not can_system:
             return forbidden_page(request, permissions.PCSMTPG)
         form = AccountForm(request.POST, **form_kwargs)
-        if form.is_valid():
+        if action == "proveedor":
+            form = _with_preset(request, form_kwargs)
+        elif form.is_valid():
             data = form.to_input(company)
             try:
                 password = effective_password(
@@ -125,6 +190,9 @@ def smtp_screen(request, route: str):
             item.last = last_test_of(item)
             item.editable = permissions.can_change_account(user, item)
     context = {
+        "seed_fields": [form[name] for name in SEED_FIELDS],
+        "advanced_fields": [form[name] for name in ADVANCED_FIELDS],
+        "preset_hint": preset_hint(form),
         "route": route,
         "crumbs": ROUTES[route],
         "companies": companies,
