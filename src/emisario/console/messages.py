@@ -84,3 +84,14 @@ def resolution_reason(group) -> str:
             "count": resolution.disabled_skipped
         }
     return str(text)
+
+
+TLS_LABELS = {
+    "protocol": _("Protocol"),
+    "cipher": _("Cipher"),
+    "subject": _("Certificate for"),
+    "issuer": _("Issued by"),
+    "not_after": _("Valid until"),
+    "hostname_match": _("Matches the server name"),
+}
+YES_NO = {True: _("yes"), False: _("no")}

@@ -117,7 +117,10 @@ NOTES: dict[PresetNote, dict[str, str]] = {
         ),
     },
     PresetNote.MAILGUN_REGION: {
-        "es": "Si el dominio está en la región europea de Mailgun, el servidor es smtp.eu.mailgun.org.",
+        "es": (
+            "Si el dominio está en la región europea de Mailgun, el servidor es "
+            "smtp.eu.mailgun.org."
+        ),
         "en": "If the domain is in Mailgun's EU region, the server is smtp.eu.mailgun.org.",
     },
     PresetNote.BREVO_SMTP_LOGIN: {

@@ -19,7 +19,13 @@ from emisario.accounts.services import (
     run_async,
 )
 from emisario.console.advice_catalogue import advice_text
-from emisario.console.messages import SECURITY_LABELS, STATUS_LABELS, STEP_LABELS
+from emisario.console.messages import (
+    SECURITY_LABELS,
+    STATUS_LABELS,
+    STEP_LABELS,
+    TLS_LABELS,
+    YES_NO,
+)
 from emisario.core.secrets import Secret
 from emisario.core.smtp.confirmation import confirmation_message
 from emisario.core.smtp.diagnose import diagnose
@@ -36,6 +42,7 @@ class StepView:
     reply: str
     details: dict
     failed: bool
+    facts: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -51,6 +58,22 @@ class Verdict:
     reply: str = ""
     failed_step: str = ""
     tested_at: str = ""
+
+
+def tls_facts(details: dict) -> list[tuple[str, str]]:
+    """Protocol, cipher and certificate of the TLS step, as label/value rows."""
+    session = details if details.get("protocol") else details.get("tls_probe") or {}
+    certificate = session.get("certificate") or details.get("certificate") or {}
+    rows = [
+        (TLS_LABELS["protocol"], session.get("protocol")),
+        (TLS_LABELS["cipher"], session.get("cipher")),
+        (TLS_LABELS["subject"], certificate.get("subject")),
+        (TLS_LABELS["issuer"], certificate.get("issuer")),
+        (TLS_LABELS["not_after"], (certificate.get("not_after") or "")[:10]),
+    ]
+    if "hostname_match" in certificate:
+        rows.append((TLS_LABELS["hostname_match"], YES_NO[bool(certificate["hostname_match"])]))
+    return [(str(label), str(value)) for label, value in rows if value]
 
 
 def advice_params(diagnosis: Diagnosis, data: dict) -> dict:
@@ -80,6 +103,7 @@ def verdict_of(diagnosis: Diagnosis, data: dict) -> Verdict:
                 reply=(f"{result.reply_code} " if result.reply_code else "") + result.reply_text,
                 details=result.details,
                 failed=result.status.value == "failed",
+                facts=tls_facts(result.details) if result.step.value == "tls" else [],
             )
         )
     failure = diagnosis.failure

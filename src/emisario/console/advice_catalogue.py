@@ -1,0 +1,493 @@
+"""What each Probar advice code says to the user: a title (what is wrong) and a fix.
+
+Pure data, no Django import, so the core's tests can check that every
+:class:`~emisario.core.smtp.advice.Advice` has both languages. Spanish is the product's
+language (the seed); English is the fallback for logs and foreign administrators. Texts use
+named placeholders ({host}, {port}, {suggested_port}, {user}, {sender}, {recipient}); a
+missing value leaves the placeholder's name in braces rather than failing.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+APP_PASSWORD_ES = (
+    "Active la verificación en dos pasos en la cuenta de Google y cree una «contraseña de "
+    "aplicación» (Cuenta de Google → Seguridad → Contraseñas de aplicaciones); escríbala en "
+    "«Contraseña» en lugar de la contraseña habitual. La opción «permitir aplicaciones menos "
+    "seguras» ya no existe."
+)
+APP_PASSWORD_EN = (
+    "Turn on 2-Step Verification for the Google account and create an app password (Google "
+    "Account → Security → App passwords); enter it as the password instead of the usual one. "
+    'The old "allow less secure apps" option no longer exists.'
+)
+
+CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
+    "policy_refused": {
+        "es": (
+            "No está permitido probar este servidor y puerto.",
+            "Por seguridad, Probar solo se conecta a servidores y puertos autorizados. Si "
+            "{host}:{port} es correcto, pida al administrador del sistema que lo autorice.",
+        ),
+        "en": (
+            "Testing this server and port is not allowed.",
+            "For security, Probar only connects to authorised servers and ports. If "
+            "{host}:{port} is right, ask the system administrator to allow it.",
+        ),
+    },
+    "dns_not_found": {
+        "es": (
+            "El servidor {host} no existe.",
+            "Revise que el nombre en «Servidor SMTP» esté bien escrito (por ejemplo, "
+            "smtp.gmail.com) o consulte al administrador del correo.",
+        ),
+        "en": (
+            "The server {host} does not exist.",
+            'Check the spelling of the "Servidor SMTP" field (for example smtp.gmail.com) '
+            "or ask your mail administrator.",
+        ),
+    },
+    "dns_temporary": {
+        "es": (
+            "No se pudo averiguar la dirección de {host} en este momento.",
+            "El servicio de nombres (DNS) no respondió. Vuelva a probar en unos minutos; si "
+            "persiste, avise al administrador de la red.",
+        ),
+        "en": (
+            "The address of {host} could not be looked up right now.",
+            "The name service (DNS) did not answer. Try again in a few minutes; if it "
+            "persists, tell your network administrator.",
+        ),
+    },
+    "connection_refused": {
+        "es": (
+            "{host} rechazó la conexión en el puerto {port}.",
+            "No hay un servidor de correo escuchando en ese puerto. Revise el puerto "
+            "(habitualmente 587 o 465) o consulte al administrador del correo.",
+        ),
+        "en": (
+            "{host} refused the connection on port {port}.",
+            "No mail server listens on that port. Check the port (usually 587 or 465) or ask "
+            "your mail administrator.",
+        ),
+    },
+    "network_unreachable": {
+        "es": (
+            "No hay ruta de red hasta {host}.",
+            "Este servidor no tiene salida a esa red. Compruebe la conexión a Internet del "
+            "servidor o avise al administrador de la red.",
+        ),
+        "en": (
+            "There is no network route to {host}.",
+            "This machine cannot reach that network. Check the server's Internet connection "
+            "or tell your network administrator.",
+        ),
+    },
+    "connect_timeout": {
+        "es": (
+            "No se pudo conectar con {host} en el puerto {port}: no hubo respuesta.",
+            "Probablemente un cortafuegos bloquea el puerto {port} (muchos proveedores "
+            "bloquean el 25). Pruebe el puerto 587 o 465, o pida que se abra la salida.",
+        ),
+        "en": (
+            "Could not connect to {host} on port {port}: no answer.",
+            "A firewall probably blocks port {port} (many providers block 25). Try port 587 "
+            "or 465, or ask for outgoing traffic to be allowed.",
+        ),
+    },
+    "deadline_exceeded": {
+        "es": (
+            "La prueba tardó demasiado y se interrumpió.",
+            "El servidor {host} responde muy despacio. Vuelva a probar más tarde; si "
+            "persiste, consulte al administrador del correo.",
+        ),
+        "en": (
+            "The test took too long and was stopped.",
+            "The server {host} answers very slowly. Try again later; if it persists, ask "
+            "your mail administrator.",
+        ),
+    },
+    "tls_on_plain_port": {
+        "es": (
+            "El puerto {port} no usa SSL desde el inicio.",
+            "Use el puerto {suggested_port} con «SSL» marcado (STARTTLS), o desmarque «SSL» "
+            "si el servidor no cifra.",
+        ),
+        "en": (
+            "Port {port} does not use SSL from the start.",
+            'Use port {suggested_port} with "SSL" ticked (STARTTLS), or untick "SSL" if the '
+            "server does not encrypt.",
+        ),
+    },
+    "plain_on_tls_port": {
+        "es": (
+            "El puerto {port} exige SSL desde el inicio.",
+            "Marque «SSL» y use el puerto {suggested_port}.",
+        ),
+        "en": (
+            "Port {port} requires SSL from the start.",
+            'Tick "SSL" and use port {suggested_port}.',
+        ),
+    },
+    "no_response": {
+        "es": (
+            "{host} aceptó la conexión pero no respondió.",
+            "Compruebe que el puerto {port} sea el de envío de correo (587 o 465) y que «SSL» "
+            "corresponda a ese puerto; si es correcto, el servidor puede estar saturado.",
+        ),
+        "en": (
+            "{host} accepted the connection but did not answer.",
+            'Check that port {port} is the mail submission port (587 or 465) and that "SSL" '
+            "matches that port; if so, the server may be overloaded.",
+        ),
+    },
+    "starttls_not_offered": {
+        "es": (
+            "El servidor no ofrece cifrado (STARTTLS) en el puerto {port}.",
+            "Pruebe el puerto 465 con «SSL» marcado. Desmarque «SSL» solo si el administrador "
+            "confirma que es un servidor interno de confianza.",
+        ),
+        "en": (
+            "The server offers no encryption (STARTTLS) on port {port}.",
+            'Try port 465 with "SSL" ticked. Untick "SSL" only if the administrator confirms '
+            "it is a trusted internal server.",
+        ),
+    },
+    "starttls_failed": {
+        "es": (
+            "El servidor no pudo iniciar el cifrado (STARTTLS).",
+            "Vuelva a probar en unos minutos o use el puerto 465 con «SSL» marcado; si "
+            "persiste, consulte al administrador del correo.",
+        ),
+        "en": (
+            "The server could not start encryption (STARTTLS).",
+            'Try again in a few minutes or use port 465 with "SSL" ticked; if it persists, '
+            "ask your mail administrator.",
+        ),
+    },
+    "tls_handshake_failed": {
+        "es": (
+            "No se pudo establecer la conexión cifrada con {host}.",
+            "Revise que el puerto y la opción «SSL» correspondan (465 con SSL, 587 con "
+            "STARTTLS) y consulte al administrador del correo.",
+        ),
+        "en": (
+            "The encrypted connection with {host} could not be set up.",
+            'Check that the port and "SSL" match (465 with SSL, 587 with STARTTLS) and ask '
+            "your mail administrator.",
+        ),
+    },
+    "tls_version_unsupported": {
+        "es": (
+            "El servidor usa una versión de cifrado obsoleta e insegura.",
+            "El servidor solo admite versiones de TLS anteriores a la 1.2. Pida al "
+            "administrador del correo que lo actualice.",
+        ),
+        "en": (
+            "The server uses an obsolete, unsafe encryption version.",
+            "The server only supports TLS versions older than 1.2. Ask your mail "
+            "administrator to update it.",
+        ),
+    },
+    "cert_untrusted": {
+        "es": (
+            "El certificado de {host} no es de confianza.",
+            "Está autofirmado o lo emitió una autoridad desconocida. Use el nombre oficial "
+            "del servidor de su proveedor, o pida al administrador que instale un "
+            "certificado válido.",
+        ),
+        "en": (
+            "The certificate of {host} is not trusted.",
+            "It is self-signed or issued by an unknown authority. Use your provider's "
+            "official server name, or ask the administrator to install a valid certificate.",
+        ),
+    },
+    "cert_expired": {
+        "es": (
+            "El certificado de {host} está caducado.",
+            "El administrador del correo debe renovarlo. Mientras tanto no se puede enviar "
+            "de forma segura a este servidor.",
+        ),
+        "en": (
+            "The certificate of {host} has expired.",
+            "The mail administrator must renew it. Until then mail cannot be sent safely to "
+            "this server.",
+        ),
+    },
+    "cert_hostname_mismatch": {
+        "es": (
+            "El certificado del servidor no corresponde al nombre {host}.",
+            "Escriba en «Servidor SMTP» el nombre que indica su proveedor (el que figura en "
+            "el certificado), no una dirección IP ni un alias.",
+        ),
+        "en": (
+            "The server's certificate does not match the name {host}.",
+            "Enter the server name your provider documents (the one in the certificate), not "
+            "an IP address or an alias.",
+        ),
+    },
+    "greeting_refused": {
+        "es": (
+            "El servidor {host} rechaza las conexiones de este equipo.",
+            "El servidor no acepta correo desde esta dirección. Consulte al administrador "
+            "del correo; el mensaje del servidor indica el motivo.",
+        ),
+        "en": (
+            "The server {host} refuses connections from this machine.",
+            "The server does not accept mail from this address. Ask your mail administrator; "
+            "the server's message gives the reason.",
+        ),
+    },
+    "temporary_rejection": {
+        "es": (
+            "El servidor rechazó la prueba de forma temporal.",
+            "Suele deberse a una lista gris o a que el servidor está ocupado. Vuelva a "
+            "probar en unos minutos.",
+        ),
+        "en": (
+            "The server turned the test away temporarily.",
+            "This is usually greylisting or a busy server. Try again in a few minutes.",
+        ),
+    },
+    "auth_not_offered": {
+        "es": (
+            "El servidor no admite usuario y contraseña.",
+            "Este servidor no ofrece autenticación en el puerto {port}. Deje la contraseña "
+            "en blanco si es un servidor interno que no la pide, o use el puerto 587.",
+        ),
+        "en": (
+            "The server does not accept a user and password.",
+            "This server offers no authentication on port {port}. Leave the password blank "
+            "if it is an internal relay that needs none, or use port 587.",
+        ),
+    },
+    "auth_mechanism_unsupported": {
+        "es": (
+            "El servidor no admite el tipo de autenticación de Emisario.",
+            "El servidor no ofrece PLAIN ni LOGIN (quizá solo OAuth). Consulte al "
+            "administrador del correo cómo habilitar la autenticación SMTP básica.",
+        ),
+        "en": (
+            "The server does not support Emisario's authentication methods.",
+            "The server offers neither PLAIN nor LOGIN (perhaps only OAuth). Ask your mail "
+            "administrator how to enable basic SMTP authentication.",
+        ),
+    },
+    "auth_requires_tls": {
+        "es": (
+            "El servidor exige una conexión cifrada antes de la contraseña.",
+            "Marque «SSL» (puerto 587 con STARTTLS o 465 con SSL).",
+        ),
+        "en": (
+            "The server requires an encrypted connection before the password.",
+            'Tick "SSL" (port 587 with STARTTLS, or 465 with SSL).',
+        ),
+    },
+    "auth_required": {
+        "es": (
+            "El servidor exige usuario y contraseña para enviar.",
+            "Escriba la contraseña de la cuenta {sender} en «Contraseña».",
+        ),
+        "en": (
+            "The server requires a user and password to send.",
+            "Enter the password of the account {sender}.",
+        ),
+    },
+    "auth_failed": {
+        "es": (
+            "Usuario o contraseña incorrectos.",
+            "Revise «Usuario» y «Contraseña» (distingue mayúsculas y minúsculas). Si los "
+            "datos son correctos, consulte al administrador del correo.",
+        ),
+        "en": (
+            "Wrong user or password.",
+            "Check the user and the password (case-sensitive). If they are right, ask your "
+            "mail administrator.",
+        ),
+    },
+    "gmail_app_password_required": {
+        "es": ("Gmail exige una contraseña de aplicación.", APP_PASSWORD_ES),
+        "en": ("Gmail requires an app password.", APP_PASSWORD_EN),
+    },
+    "gmail_web_login_required": {
+        "es": (
+            "Gmail bloqueó el inicio de sesión («Web Login Required»).",
+            "Inicie sesión una vez en Gmail desde el navegador para confirmar que es usted. "
+            + APP_PASSWORD_ES,
+        ),
+        "en": (
+            'Gmail blocked the sign-in ("Web Login Required").',
+            "Sign in to Gmail once in a browser to confirm it is you. " + APP_PASSWORD_EN,
+        ),
+    },
+    "gmail_credentials_rejected": {
+        "es": (
+            "Gmail no aceptó el usuario y la contraseña.",
+            "Si son correctos, Gmail necesita una contraseña de aplicación. " + APP_PASSWORD_ES,
+        ),
+        "en": (
+            "Gmail did not accept the user and password.",
+            "If they are right, Gmail needs an app password. " + APP_PASSWORD_EN,
+        ),
+    },
+    "m365_smtp_auth_disabled": {
+        "es": (
+            "Microsoft 365 tiene desactivado el envío con usuario y contraseña (SMTP AUTH).",
+            "El administrador de Microsoft 365 debe habilitar «SMTP autenticado» para el "
+            "buzón {user} (Centro de administración → Usuarios → Correo) y revisar que los "
+            "valores de seguridad predeterminados no lo bloqueen.",
+        ),
+        "en": (
+            "Microsoft 365 has sending with user and password (SMTP AUTH) turned off.",
+            'The Microsoft 365 administrator must enable "Authenticated SMTP" for the '
+            "mailbox {user} (admin center → Users → Mail) and check that security defaults "
+            "do not block it.",
+        ),
+    },
+    "m365_send_as_denied": {
+        "es": (
+            "Microsoft 365 no permite enviar como {sender}.",
+            "El usuario con el que se inicia sesión debe tener permiso «Enviar como» sobre "
+            "{sender}, o bien «Usuario» debe ser esa misma dirección.",
+        ),
+        "en": (
+            "Microsoft 365 does not allow sending as {sender}.",
+            'The signed-in user needs the "Send As" permission on {sender}, or the user must '
+            "be that same address.",
+        ),
+    },
+    "m365_traffic_refused": {
+        "es": (
+            "Microsoft 365 bloqueó el envío de correo de su organización.",
+            "El envío saliente de la organización está restringido. El administrador de "
+            "Microsoft 365 debe revisarlo en el portal de seguridad o con el soporte de "
+            "Microsoft.",
+        ),
+        "en": (
+            "Microsoft 365 blocked outgoing mail from your organisation.",
+            "The organisation's outgoing mail is restricted. The Microsoft 365 administrator "
+            "must review it in the security portal or with Microsoft support.",
+        ),
+    },
+    "m365_submission_quota": {
+        "es": (
+            "El buzón superó el límite de envío de Microsoft 365.",
+            "Espere a que se restablezca el límite (hasta 24 horas) o reparta los envíos "
+            "entre varias cuentas.",
+        ),
+        "en": (
+            "The mailbox exceeded Microsoft 365's sending limit.",
+            "Wait for the limit to reset (up to 24 hours) or spread sending over several accounts.",
+        ),
+    },
+    "sending_quota_exceeded": {
+        "es": (
+            "La cuenta alcanzó su límite diario de envío.",
+            "Espere a que se restablezca el límite (normalmente 24 horas) o use otra cuenta.",
+        ),
+        "en": (
+            "The account reached its daily sending limit.",
+            "Wait for the limit to reset (usually 24 hours) or use another account.",
+        ),
+    },
+    "relay_denied": {
+        "es": (
+            "El servidor no acepta enviar correo a {recipient}.",
+            "El servidor no reenvía correo sin autenticación. Escriba la contraseña de la "
+            "cuenta o consulte al administrador del correo.",
+        ),
+        "en": (
+            "The server will not deliver mail to {recipient}.",
+            "The server does not relay mail without authentication. Enter the account's "
+            "password or ask your mail administrator.",
+        ),
+    },
+    "sender_not_verified": {
+        "es": (
+            "El proveedor no ha verificado la dirección {sender}.",
+            "Verifique la dirección o el dominio del remitente en el panel del proveedor "
+            "(SendGrid: Sender Authentication; Amazon SES: Verified identities).",
+        ),
+        "en": (
+            "The provider has not verified the address {sender}.",
+            "Verify the sender address or domain in the provider's console (SendGrid: Sender "
+            "Authentication; Amazon SES: Verified identities).",
+        ),
+    },
+    "sender_refused": {
+        "es": (
+            "El servidor rechazó el remitente {sender}.",
+            "Use como «Usuario» una dirección de la propia cuenta de correo; el mensaje del "
+            "servidor indica el motivo.",
+        ),
+        "en": (
+            "The server refused the sender {sender}.",
+            "Use an address that belongs to the mail account itself; the server's message "
+            "gives the reason.",
+        ),
+    },
+    "recipient_refused": {
+        "es": (
+            "El servidor rechazó el destinatario {recipient}.",
+            "Revise la dirección de destino de la prueba; el mensaje del servidor indica el "
+            "motivo.",
+        ),
+        "en": (
+            "The server refused the recipient {recipient}.",
+            "Check the test's destination address; the server's message gives the reason.",
+        ),
+    },
+    "message_rejected": {
+        "es": (
+            "El servidor rechazó el correo de prueba.",
+            "La conexión y la cuenta funcionan, pero el servidor no aceptó el mensaje; su "
+            "respuesta indica el motivo. Consulte al administrador del correo.",
+        ),
+        "en": (
+            "The server rejected the test message.",
+            "The connection and the account work, but the server refused the message; its "
+            "reply gives the reason. Ask your mail administrator.",
+        ),
+    },
+    "server_disconnected": {
+        "es": (
+            "El servidor {host} cortó la conexión inesperadamente.",
+            "Revise que el puerto y la opción «SSL» correspondan (465 con SSL, 587 con "
+            "STARTTLS) y vuelva a probar.",
+        ),
+        "en": (
+            "The server {host} closed the connection unexpectedly.",
+            'Check that the port and "SSL" match (465 with SSL, 587 with STARTTLS) and try again.',
+        ),
+    },
+    "protocol_unexpected": {
+        "es": (
+            "El servidor respondió algo inesperado.",
+            "Consulte al administrador del correo con el mensaje del servidor que se "
+            "muestra abajo.",
+        ),
+        "en": (
+            "The server gave an unexpected answer.",
+            "Ask your mail administrator, showing the server's message below.",
+        ),
+    },
+}
+
+LANGUAGES = ("es", "en")
+
+
+class _Keep(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def advice_text(code: str, language: str = "es", **params: Any) -> tuple[str, str]:
+    """(title, fix) for an advice code in ``language``, Spanish when the language or the
+    code is unknown (an unknown code gets the "unexpected" text)."""
+    entry = CATALOGUE.get(code) or CATALOGUE["protocol_unexpected"]
+    title, fix = entry.get(language) or entry["es"]
+    values = _Keep(params)
+    formatter = string.Formatter()
+    return formatter.vformat(title, (), values), formatter.vformat(fix, (), values)
