@@ -4,6 +4,7 @@ import logging
 
 import pytest
 from django.test import Client
+from django.utils.html import escape
 
 from emisario.accounts.models import AuditRecord
 from emisario.console.advice_catalogue import advice_text
@@ -76,9 +77,10 @@ def test_implicit_tls_chosen_in_the_advanced_selector(client, mailbox):
 
 def test_wrong_password_explains_in_spanish(client, mailbox):
     body = probar(client, mailbox, password="equivocada")
-    title, fix = advice_text(Advice.AUTH_FAILED, "es", host="127.0.0.1", port="")
+    port = mailbox.port(STARTTLS)
+    title, fix = advice_text(Advice.AUTH_FAILED, "es", host="127.0.0.1", port=port)
     assert "Correo enviado satisfactoriamente" not in body
-    assert title.split("{")[0][:30] in body
+    assert escape(title) in body and escape(fix) in body
     assert 'class="step failed first-failure" data-step="auth"' in body
     assert not mailbox.messages
     assert "equivocada" not in body
@@ -101,10 +103,20 @@ def test_saved_account_uses_the_stored_password_and_keeps_the_last_test(client, 
     assert account.last_test["ok"] is True
     page = client.get(CXC).content.decode()
     assert "Correcta" in page and "cambió desde entonces" not in page
+    edit = client.get(f"{CXC}?empresa=ACME&cuenta={account.pk}").content.decode()
+    last = edit.split('id="last-test"')[1].split("</details>")[0]
+    assert "Última prueba" in last and 'data-step="data"' in last and "test it again" not in last
     # A test of other values (a typed, different password) does not describe the saved account.
     probar(client, mailbox, cuenta=account.pk, password="otra")
     account.refresh_from_db()
     assert account.last_test["ok"] is True
+    # Changing the saved account makes the stored result stale.
+    account.port = 2525
+    account.save()
+    page = client.get(CXC).content.decode()
+    assert "cambió desde entonces" in page
+    edit = client.get(f"{CXC}?empresa=ACME&cuenta={account.pk}").content.decode()
+    assert "la cuenta cambió desde entonces; pruébela de nuevo" in edit
 
 
 def test_rate_limit_counts_in_the_audit_trail(client, mailbox, probe_settings):

@@ -58,6 +58,7 @@ class Verdict:
     reply: str = ""
     failed_step: str = ""
     tested_at: str = ""
+    stale: bool = False
 
 
 def tls_facts(details: dict) -> list[tuple[str, str]]:

@@ -29,6 +29,7 @@ from emisario.console.probe import last_test_of, run_probe, verdict_of
 from emisario.core.errors import InvalidValue
 from emisario.core.secrets import UndecryptableSecret
 from emisario.core.smtp.presets import preset_by_key, preset_for_address
+from emisario.core.smtp.steps import Diagnosis
 
 ROUTES = {
     "cxc": (_("CXC"), _("System"), _("Mail sending")),
@@ -119,6 +120,17 @@ def preset_hint(form: AccountForm) -> dict | None:
     }
 
 
+def last_verdict(account: SmtpAccount):
+    """The account's last Probar, as a checklist, and whether it still describes the account."""
+    last = last_test_of(account)
+    if not last:
+        return None
+    verdict = verdict_of(Diagnosis.from_dict(last), {"host": account.host, "port": account.port})
+    verdict.tested_at = last.get("tested_at", "")[:16].replace("T", " ")
+    verdict.stale = last["stale"]
+    return verdict
+
+
 def screen_url(route: str, company: Company | None, account: SmtpAccount | None = None) -> str:
     url = reverse(f"console:smtp_{route}")
     query = []
@@ -204,7 +216,7 @@ def smtp_screen(request, route: str):
         "form": form,
         "verdict": verdict,
         "success_text": texts.SUCCESS,
-        "account_last": last_test_of(account) if account else None,
+        "last_verdict": last_verdict(account) if account and verdict is None else None,
     }
     return render(request, "emisario/smtp.html", context)
 
