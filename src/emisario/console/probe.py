@@ -27,6 +27,7 @@ from emisario.console.messages import (
     YES_NO,
 )
 from emisario.core.secrets import Secret
+from emisario.core.smtp.advice import SUGGESTED_PORTS, Advice
 from emisario.core.smtp.confirmation import confirmation_message
 from emisario.core.smtp.diagnose import diagnose
 from emisario.core.smtp.steps import Diagnosis
@@ -78,10 +79,20 @@ def tls_facts(details: dict) -> list[tuple[str, str]]:
 
 
 def advice_params(diagnosis: Diagnosis, data: dict) -> dict:
-    params = {"host": data.get("host", ""), "port": data.get("port", "")}
+    """Values for the advice text's placeholders: the form's, then the failed step's facts."""
+    sender = data.get("sender", "")
+    params = {
+        "host": data.get("host", ""),
+        "port": data.get("port", ""),
+        "sender": sender,
+        "user": data.get("login") or sender,
+        "recipient": sender,  # Probar sends the confirmation to the Usuario address
+    }
     failure = diagnosis.failure
     if failure is not None:
         params.update({k: v for k, v in failure.details.items() if isinstance(v, str | int)})
+        if failure.advice in SUGGESTED_PORTS:
+            params["suggested_port"] = SUGGESTED_PORTS[Advice(failure.advice)]
     return params
 
 

@@ -12,7 +12,9 @@ import re
 
 from emisario.core.errors import InvalidValue
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0, DEL, C1 and the Unicode line/paragraph separators. Python's email package splits lines
+# on NEL (\x85), \u2028 and \u2029 too (str.splitlines), so it would refuse them only at send.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 # RFC 5322 dot-atom text, plus any non-ASCII character (RFC 6531 SMTPUTF8 local parts).
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010ffff-]+"

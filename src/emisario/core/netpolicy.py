@@ -50,6 +50,7 @@ BLOCKED_NETWORKS: tuple[IPNetwork, ...] = tuple(
         "2001::/23",  # IETF protocol assignments (Teredo, benchmarking, ...)
         "2001:db8::/32",  # documentation
         "2002::/16",  # 6to4: embeds an IPv4 address
+        "3fff::/20",  # documentation, RFC 9637 (unknown to Python 3.11's ipaddress)
         "fc00::/7",  # unique local
         "fe80::/10",  # link-local
         "fec0::/10",  # deprecated site-local
@@ -112,7 +113,9 @@ def is_public(address: IPAddress) -> bool:
     inner = embedded_ipv4(address)
     if inner is not None and not is_public(inner):
         return False
-    return bool(address.is_global) and not address.is_multicast
+    # ``is_global`` is true for unallocated IPv6 space (4000::/3, fe00::/9, ::/8 with the
+    # IPv4-translated ::ffff:0:a.b.c.d form, ...): ``is_reserved`` catches those.
+    return bool(address.is_global) and not address.is_multicast and not address.is_reserved
 
 
 def parse_allow_entry(entry: str) -> IPNetwork | str:

@@ -1,0 +1,273 @@
+"""What a failed Probar step means, as a stable code the console turns into a sentence.
+
+:func:`classify` is the one place that reads server replies. It is pure and table-driven:
+each :class:`Rule` names the facts it needs (step, reply code, RFC 3463 enhanced status,
+a text pattern or a local :class:`Fault`) and the first matching rule wins, so provider
+specific rules (Gmail, Microsoft 365, SendGrid, Amazon SES) sit above the generic ones.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from emisario.core.smtp.steps import Step
+
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+class Advice(enum.StrEnum):
+    """Why a test failed, phrased as what the user should change. Values are stored in the
+    audit log and looked up in the console's catalogue: never rename one."""
+
+    POLICY_REFUSED = "policy_refused"
+    """The port or the address is not allowed by the network policy (the reason is logged)."""
+    DNS_NOT_FOUND = "dns_not_found"
+    """The server name does not exist (NXDOMAIN): usually a typo."""
+    DNS_TEMPORARY = "dns_temporary"
+    """The name could not be resolved right now (no DNS server answered)."""
+    CONNECTION_REFUSED = "connection_refused"
+    """Nothing listens on that port (TCP RST): wrong port or server down."""
+    NETWORK_UNREACHABLE = "network_unreachable"
+    """This machine has no route to the server."""
+    CONNECT_TIMEOUT = "connect_timeout"
+    """The TCP connection never completed: a firewall drops the packets (port blocked)."""
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    """The whole test ran out of time; the server is very slow."""
+    TLS_ON_PLAIN_PORT = "tls_on_plain_port"
+    """SSL was spoken to a port that expects plain text or STARTTLS (WRONG_VERSION_NUMBER)."""
+    PLAIN_ON_TLS_PORT = "plain_on_tls_port"
+    """Plain text was spoken to a port that expects SSL from the first byte (465)."""
+    NO_RESPONSE = "no_response"
+    """The server accepted the connection but did not answer in time."""
+    STARTTLS_NOT_OFFERED = "starttls_not_offered"
+    """Encryption was required but the server does not offer STARTTLS."""
+    STARTTLS_FAILED = "starttls_failed"
+    """The server refused STARTTLS or dropped the connection during its handshake."""
+    TLS_HANDSHAKE_FAILED = "tls_handshake_failed"
+    """The TLS handshake failed for a reason other than the certificate."""
+    TLS_VERSION_UNSUPPORTED = "tls_version_unsupported"
+    """The server only speaks TLS versions that are no longer safe (before TLS 1.2)."""
+    CERT_UNTRUSTED = "cert_untrusted"
+    """The certificate is self-signed or issued by an unknown authority."""
+    CERT_EXPIRED = "cert_expired"
+    """The certificate has expired (or is not valid yet)."""
+    CERT_HOSTNAME_MISMATCH = "cert_hostname_mismatch"
+    """The certificate belongs to another host name."""
+    GREETING_REFUSED = "greeting_refused"
+    """The server refuses this client from the start (554 banner)."""
+    TEMPORARY_REJECTION = "temporary_rejection"
+    """A 4xx reply: greylisting, server busy (421, 451 4.7.1); try again in a few minutes."""
+    AUTH_NOT_OFFERED = "auth_not_offered"
+    """A password was given but the server does not offer AUTH at all."""
+    AUTH_MECHANISM_UNSUPPORTED = "auth_mechanism_unsupported"
+    """The server offers AUTH, but neither PLAIN nor LOGIN (only OAuth, NTLM, ...)."""
+    AUTH_REQUIRES_TLS = "auth_requires_tls"
+    """The server requires an encrypted connection first (530 5.7.0, 538 5.7.11)."""
+    AUTH_REQUIRED = "auth_required"
+    """The server requires authentication to send and no password was given (530)."""
+    AUTH_FAILED = "auth_failed"
+    """User or password rejected (535)."""
+    GMAIL_APP_PASSWORD_REQUIRED = "gmail_app_password_required"
+    """Gmail, 534 5.7.9: the account has 2-step verification; an app password is needed."""
+    GMAIL_WEB_LOGIN_REQUIRED = "gmail_web_login_required"
+    """Gmail, 534 5.7.14 "Web Login Required": Google blocked the sign-in."""
+    GMAIL_CREDENTIALS_REJECTED = "gmail_credentials_rejected"
+    """Gmail, 535 5.7.8 "Username and Password not accepted" / [AUTHENTICATIONFAILED]."""
+    M365_SMTP_AUTH_DISABLED = "m365_smtp_auth_disabled"
+    """Microsoft 365, 5.7.139: SMTP AUTH (basic authentication) is disabled."""
+    M365_SEND_AS_DENIED = "m365_send_as_denied"
+    """Microsoft 365, 5.7.60 / SendAsDenied: the user may not send as that From address."""
+    M365_TRAFFIC_REFUSED = "m365_traffic_refused"
+    """Microsoft 365, 5.7.708: the tenant's outgoing traffic is refused."""
+    M365_SUBMISSION_QUOTA = "m365_submission_quota"
+    """Microsoft 365, 554 5.2.0 STOREDRV submission quota exceeded."""
+    SENDING_QUOTA_EXCEEDED = "sending_quota_exceeded"
+    """550 5.4.5: the daily sending limit of the account was reached."""
+    RELAY_DENIED = "relay_denied"
+    """The server will not relay to that recipient (550/554 5.7.1), usually missing AUTH."""
+    SENDER_NOT_VERIFIED = "sender_not_verified"
+    """The provider (SendGrid, Amazon SES) has not verified the From address."""
+    SENDER_REFUSED = "sender_refused"
+    """MAIL FROM refused for another reason."""
+    RECIPIENT_REFUSED = "recipient_refused"
+    """RCPT TO refused: the test recipient does not exist or is not accepted."""
+    MESSAGE_REJECTED = "message_rejected"
+    """The confirmation message was refused after DATA."""
+    SERVER_DISCONNECTED = "server_disconnected"
+    """The server closed the connection unexpectedly."""
+    PROTOCOL_UNEXPECTED = "protocol_unexpected"
+    """A reply or an error the test does not know; the server's text is shown as is."""
+
+
+class Fault(enum.StrEnum):
+    """A failure seen locally (OS, TLS, protocol state) rather than read from a reply."""
+
+    POLICY = "policy"
+    DEADLINE = "deadline"
+    DNS_NOT_FOUND = "dns_not_found"
+    DNS_TEMPORARY = "dns_temporary"
+    REFUSED = "refused"
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    DISCONNECTED = "disconnected"
+    MALFORMED = "malformed"
+    TLS_WRONG_VERSION = "tls_wrong_version"
+    """The peer answered the TLS ClientHello with plain text."""
+    TLS_PORT_DETECTED = "tls_port_detected"
+    """A plain session got no greeting, and a TLS probe of the same port succeeded."""
+    TLS_PROTOCOL_VERSION = "tls_protocol_version"
+    CERT_UNTRUSTED = "cert_untrusted"
+    CERT_EXPIRED = "cert_expired"
+    CERT_HOSTNAME = "cert_hostname"
+    TLS_FAILED = "tls_failed"
+    STARTTLS_FAILED = "starttls_failed"
+    STARTTLS_NOT_OFFERED = "starttls_not_offered"
+    AUTH_NOT_OFFERED = "auth_not_offered"
+    AUTH_NOT_OFFERED_BEFORE_TLS = "auth_not_offered_before_tls"
+    """AUTH missing on a plain session whose server offers STARTTLS (RFC 4954 section 4)."""
+    AUTH_MECHANISMS = "auth_mechanisms"
+    UNEXPECTED = "unexpected"
+
+
+def parse_enhanced_status(text: str) -> str | None:
+    """The RFC 3463 enhanced status code ("5.7.8") at the start of a reply text, if any."""
+    match = _ENHANCED.match(text or "")
+    if match is None:
+        return None
+    return ".".join(match.groups())
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One line of the table: every condition given must hold."""
+
+    advice: Advice
+    steps: frozenset[Step] | None = None
+    fault: Fault | None = None
+    codes: frozenset[int] | None = None
+    reply_class: int | None = None
+    """First digit of the reply code: 4 transient, 5 permanent."""
+    enhanced: frozenset[str] | None = None
+    text: re.Pattern[str] | None = None
+
+    def matches(
+        self, step: Step, code: int | None, enhanced: str | None, text: str, fault: Fault | None
+    ) -> bool:
+        if self.fault is not None and fault is not self.fault:
+            return False
+        if self.fault is None and fault is not None:
+            return False  # reply rules never match local faults, and the reverse
+        if self.steps is not None and step not in self.steps:
+            return False
+        if self.codes is not None and code not in self.codes:
+            return False
+        if self.reply_class is not None and (code is None or code // 100 != self.reply_class):
+            return False
+        if self.enhanced is not None and enhanced not in self.enhanced:
+            return False
+        return self.text is None or bool(self.text.search(text))
+
+
+def _steps(*steps: Step) -> frozenset[Step]:
+    return frozenset(steps)
+
+
+def _set(*items: object) -> frozenset:
+    return frozenset(items)
+
+
+def _text(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+A, S, F = Advice, Step, Fault
+_ENVELOPE = _steps(S.MAIL, S.RCPT, S.DATA)
+
+RULES: tuple[Rule, ...] = (
+    # Local faults: the OS, TLS or the session state speak, not the server.
+    Rule(A.POLICY_REFUSED, fault=F.POLICY),
+    Rule(A.DEADLINE_EXCEEDED, fault=F.DEADLINE),
+    Rule(A.DNS_NOT_FOUND, fault=F.DNS_NOT_FOUND),
+    Rule(A.DNS_TEMPORARY, fault=F.DNS_TEMPORARY),
+    Rule(A.DNS_TEMPORARY, fault=F.TIMEOUT, steps=_steps(S.DNS)),
+    Rule(A.CONNECTION_REFUSED, fault=F.REFUSED),
+    Rule(A.NETWORK_UNREACHABLE, fault=F.UNREACHABLE),
+    Rule(A.CONNECT_TIMEOUT, fault=F.TIMEOUT, steps=_steps(S.CONNECT)),
+    Rule(A.TLS_ON_PLAIN_PORT, fault=F.TLS_WRONG_VERSION),
+    Rule(A.PLAIN_ON_TLS_PORT, fault=F.TLS_PORT_DETECTED),
+    Rule(A.TLS_VERSION_UNSUPPORTED, fault=F.TLS_PROTOCOL_VERSION),
+    Rule(A.CERT_EXPIRED, fault=F.CERT_EXPIRED),
+    Rule(A.CERT_HOSTNAME_MISMATCH, fault=F.CERT_HOSTNAME),
+    Rule(A.CERT_UNTRUSTED, fault=F.CERT_UNTRUSTED),
+    Rule(A.STARTTLS_NOT_OFFERED, fault=F.STARTTLS_NOT_OFFERED),
+    Rule(A.STARTTLS_FAILED, fault=F.STARTTLS_FAILED),
+    Rule(A.TLS_HANDSHAKE_FAILED, fault=F.TLS_FAILED),
+    Rule(A.NO_RESPONSE, fault=F.TIMEOUT),
+    Rule(A.AUTH_REQUIRES_TLS, fault=F.AUTH_NOT_OFFERED_BEFORE_TLS),
+    Rule(A.AUTH_NOT_OFFERED, fault=F.AUTH_NOT_OFFERED),
+    Rule(A.AUTH_MECHANISM_UNSUPPORTED, fault=F.AUTH_MECHANISMS),
+    Rule(A.SERVER_DISCONNECTED, fault=F.DISCONNECTED),
+    Rule(A.PROTOCOL_UNEXPECTED, fault=F.MALFORMED),
+    Rule(A.PROTOCOL_UNEXPECTED, fault=F.UNEXPECTED),
+    # Providers first: their codes overlap the generic ones below.
+    Rule(A.GMAIL_APP_PASSWORD_REQUIRED, enhanced=_set("5.7.9")),
+    Rule(A.GMAIL_WEB_LOGIN_REQUIRED, enhanced=_set("5.7.14")),
+    Rule(A.GMAIL_WEB_LOGIN_REQUIRED, text=_text(r"web\s*login\s*required")),
+    Rule(A.GMAIL_CREDENTIALS_REJECTED, text=_text(r"username and password not accepted")),
+    Rule(A.GMAIL_CREDENTIALS_REJECTED, text=_text(r"\[AUTHENTICATIONFAILED\]")),
+    Rule(A.M365_SMTP_AUTH_DISABLED, enhanced=_set("5.7.139")),
+    Rule(A.M365_SEND_AS_DENIED, enhanced=_set("5.7.60")),
+    Rule(A.M365_SEND_AS_DENIED, text=_text(r"SendAsDenied")),
+    Rule(A.M365_TRAFFIC_REFUSED, enhanced=_set("5.7.708")),
+    Rule(A.M365_SUBMISSION_QUOTA, text=_text(r"STOREDRV|SubmissionQuotaExceeded")),
+    Rule(A.SENDING_QUOTA_EXCEEDED, enhanced=_set("5.4.5", "4.4.5")),
+    Rule(A.SENDING_QUOTA_EXCEEDED, text=_text(r"daily (user )?sending (quota|limit)")),
+    Rule(A.SENDER_NOT_VERIFIED, text=_text(r"verified sender identity")),
+    Rule(A.SENDER_NOT_VERIFIED, text=_text(r"(email )?address is not verified")),
+    # STARTTLS refused by a reply (454 4.7.0 TLS not available) is not a temporary glitch.
+    Rule(A.STARTTLS_FAILED, steps=_steps(S.TLS)),
+    Rule(A.GREETING_REFUSED, steps=_steps(S.GREETING), reply_class=5),
+    Rule(A.TEMPORARY_REJECTION, reply_class=4),
+    Rule(A.AUTH_REQUIRES_TLS, codes=_set(538)),
+    Rule(A.AUTH_REQUIRES_TLS, enhanced=_set("5.7.11")),
+    Rule(A.AUTH_REQUIRES_TLS, codes=_set(530), text=_text(r"STARTTLS|TLS|encrypt")),
+    Rule(A.AUTH_REQUIRED, steps=_ENVELOPE, codes=_set(530)),
+    Rule(A.AUTH_REQUIRED, steps=_ENVELOPE, enhanced=_set("5.7.57")),
+    Rule(A.AUTH_REQUIRED, steps=_ENVELOPE, text=_text(r"auth\w* (is )?required")),
+    Rule(A.AUTH_MECHANISM_UNSUPPORTED, steps=_steps(S.AUTH), codes=_set(504)),
+    Rule(A.AUTH_FAILED, steps=_steps(S.AUTH), reply_class=5),
+    Rule(A.RELAY_DENIED, steps=_ENVELOPE, text=_text(r"relay")),
+    Rule(A.RELAY_DENIED, steps=_steps(S.RCPT), enhanced=_set("5.7.1")),
+    Rule(A.SENDER_REFUSED, steps=_steps(S.MAIL), reply_class=5),
+    Rule(A.RECIPIENT_REFUSED, steps=_steps(S.RCPT), reply_class=5),
+    Rule(A.MESSAGE_REJECTED, steps=_steps(S.DATA), reply_class=5),
+)
+
+
+def classify(
+    step: Step,
+    *,
+    code: int | None = None,
+    text: str = "",
+    fault: Fault | None = None,
+    enhanced: str | None = None,
+    rules: Iterable[Rule] = RULES,
+) -> Advice:
+    """Map what a failed step saw to the advice to show; unknown cases give
+    :attr:`Advice.PROTOCOL_UNEXPECTED`. ``enhanced`` defaults to the one in ``text``."""
+    if enhanced is None:
+        enhanced = parse_enhanced_status(text)
+    for rule in rules:
+        if rule.matches(step, code, enhanced, text or "", fault):
+            return rule.advice
+    return Advice.PROTOCOL_UNEXPECTED
+
+
+SUGGESTED_PORTS: dict[Advice, int] = {
+    Advice.TLS_ON_PLAIN_PORT: 587,  # RFC 8314: STARTTLS submission
+    Advice.PLAIN_ON_TLS_PORT: 465,  # RFC 8314: implicit TLS submission
+}
+"""The port that usually fixes a port/security mismatch, shown in the advice text."""

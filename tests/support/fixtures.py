@@ -1,0 +1,65 @@
+"""Pytest fixtures for real SMTP servers (aiosmtpd on loopback) and trustme certificates.
+
+Every server listens on port 0, so tests run in parallel (pytest-xdist) without clashes.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import trustme
+
+from emisario.core.netpolicy import NetworkPolicy
+from emisario.demo.mailbox import STARTTLS, TLS
+from tests.support.scenarios import USERS, client_context, loopback_policy
+from tests.support.smtpd import FaultySmtpd, Script
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    """The CA the test clients trust."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def untrusted_ca() -> trustme.CA:
+    """A CA nobody trusts: its certificates must fail verification."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_client_context(ca: trustme.CA) -> ssl.SSLContext:
+    """A verifying client context (Probar's default) that also trusts the test CA."""
+    return client_context(ca)
+
+
+@pytest.fixture
+def smtpd_factory(ca: trustme.CA) -> Iterator[Callable[..., FaultySmtpd]]:
+    """Start scripted servers (STARTTLS and implicit TLS listeners by default); all are
+    stopped at teardown."""
+    started: list[FaultySmtpd] = []
+
+    def start(script: Script | None = None, **options: Any) -> FaultySmtpd:
+        options.setdefault("listeners", (STARTTLS, TLS))
+        server = FaultySmtpd(options.pop("users", USERS), ca=ca, script=script, **options)
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def smtpd(smtpd_factory: Callable[..., FaultySmtpd]) -> FaultySmtpd:
+    """A well-behaved server; change ``smtpd.script`` to break it."""
+    return smtpd_factory()
+
+
+@pytest.fixture
+def loopback_policy_for(smtpd: FaultySmtpd) -> NetworkPolicy:
+    """Loopback allowed, ports = the ones the ``smtpd`` fixture got."""
+    return loopback_policy(*smtpd.ports.values())
