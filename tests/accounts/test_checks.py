@@ -21,7 +21,7 @@ def test_missing_or_bad_key_is_E001(settings, keys):
 
 def test_E001_stops_start_up(settings):
     settings.EMISARIO_SECRET_KEYS = []
-    with pytest.raises(SystemCheckError, match="emisario.E001"):
+    with pytest.raises(SystemCheckError, match=r"emisario\.E001"):
         call_command("check")
 
 
@@ -47,8 +47,10 @@ def test_generic_url_is_E002(settings, url, errors):
         ("EMISARIO_PROBE_ALLOW", ["not a network!"], "emisario.E004"),
         ("EMISARIO_PROBE_PORTS", [0], "emisario.E004"),
         ("EMISARIO_PROBE_DEADLINE", 0, "emisario.E005"),
+        ("EMISARIO_DETECT_COMBINATIONS", ["587/ssl"], "emisario.E006"),
+        ("EMISARIO_DETECT_COMBINATIONS", ["99999/tls"], "emisario.E006"),
     ],
-    ids=["ca-file", "allow-entry", "port", "deadline"],
+    ids=["ca-file", "allow-entry", "port", "deadline", "combination-mode", "combination-port"],
 )
 def test_probe_settings(settings, name, value, error_id):
     setattr(settings, name, value)

@@ -88,6 +88,18 @@ CASES = {
         lambda a: form(action="probar", scope="system", cuenta=a["system"].pk),
         dict(noperm=403, emisopt=403, full=200, other=404),
     ),
+    "detectar-company": (
+        "post",
+        lambda a: EMI,
+        lambda a: form(action="detectar"),
+        dict(noperm=403, emisopt=200, full=200, other=404),
+    ),
+    "detectar-system-account": (
+        "post",
+        lambda a: EMI,
+        lambda a: form(action="detectar", scope="system", cuenta=a["system"].pk),
+        dict(noperm=403, emisopt=403, full=200, other=404),
+    ),
     "delete-company-account": (
         "post",
         lambda a: reverse("console:account_remove", args=["cxc", a["company"].pk]),

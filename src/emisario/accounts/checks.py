@@ -11,6 +11,7 @@ from django.core.checks import Error, Tags, register
 from emisario.core.errors import InvalidValue
 from emisario.core.netpolicy import NetworkPolicy
 from emisario.core.secrets import SecretBox, SecretKeyError
+from emisario.core.smtp.detect import parse_combinations
 from emisario.core.smtp.url import parse_smtp_url
 
 KEY_HINT = (
@@ -70,6 +71,16 @@ def check_probe_settings(app_configs=None, **kwargs):
                 f"EMISARIO_PROBE_PORTS / EMISARIO_PROBE_ALLOW are invalid: {exc}.",
                 hint="Ports are 1-65535; allow entries are networks (10.0.0.0/8) or host names.",
                 id="emisario.E004",
+            )
+        )
+    try:
+        parse_combinations(settings.EMISARIO_DETECT_COMBINATIONS)
+    except InvalidValue as exc:
+        errors.append(
+            Error(
+                f"EMISARIO_DETECT_COMBINATIONS holds {exc.params.get('value')!r}.",
+                hint="Write port/mode pairs such as 587/starttls; modes are tls, starttls, none.",
+                id="emisario.E006",
             )
         )
     if settings.EMISARIO_PROBE_DEADLINE <= 0 or settings.EMISARIO_PROBE_DEADLINE > 120:

@@ -159,18 +159,24 @@ class AccountForm(forms.Form):
         )
 
 
-def values_with_preset(values: dict, preset: Preset) -> dict:
-    """The form's values with the provider's server, port and security filled in. The password
-    is dropped: it is never rendered back into a page."""
+def values_with_connection(values: dict, *, port: int, security: SecurityMode) -> dict:
+    """The form's values with another port and security mode, shown the way the form shows
+    them (the SSL box, plus the advanced selector when the box alone cannot say it). The
+    password is dropped: it is never rendered back into a page."""
     filled = {key: value for key, value in values.items() if key != "password"}
-    automatic = security_from_checkbox(port=preset.port, ssl=preset.security.encrypted)
+    automatic = security_from_checkbox(port=port, ssl=security.encrypted)
     filled.update(
-        preset=preset.key,
-        host=preset.host,
-        port=str(preset.port),
-        ssl=preset.security.encrypted,
-        security=AUTO if automatic == preset.security else preset.security.value,
+        port=str(port),
+        ssl=security.encrypted,
+        security=AUTO if automatic == security else security.value,
     )
+    return filled
+
+
+def values_with_preset(values: dict, preset: Preset) -> dict:
+    """The form's values with the provider's server, port, security and fixed login."""
+    filled = values_with_connection(values, port=preset.port, security=preset.security)
+    filled.update(preset=preset.key, host=preset.host)
     if preset.login_kind is LoginKind.FIXED:
         filled["login"] = preset.login_hint
     return filled

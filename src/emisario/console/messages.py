@@ -95,3 +95,23 @@ TLS_LABELS = {
     "hostname_match": _("Matches the server name"),
 }
 YES_NO = {True: _("yes"), False: _("no")}
+
+DETECT_WARNINGS = {
+    "plain_only": _(
+        "Only an unencrypted connection works: the password and the mail would travel in plain "
+        "text. Use it only for a relay inside the company's network."
+    ),
+    "password_not_sent": _(
+        "The password was not tried: no encrypted connection works, and it is never sent "
+        "in plain text."
+    ),
+    "nothing_worked": _(
+        "No port answered as an SMTP server. Check the server name, or ask the mail "
+        "administrator which port and security to use."
+    ),
+    "ports_not_allowed": _("Some ports were not tried because the network policy forbids them."),
+}
+DETECT_PROPOSAL = _(
+    "Proposed: port %(port)s with %(security)s. The form now holds it; type the password and "
+    "press Probar."
+)

@@ -20,6 +20,8 @@ from emisario.accounts.services import (
 )
 from emisario.console.advice_catalogue import advice_text
 from emisario.console.messages import (
+    DETECT_PROPOSAL,
+    DETECT_WARNINGS,
     SECURITY_LABELS,
     STATUS_LABELS,
     STEP_LABELS,
@@ -29,6 +31,7 @@ from emisario.console.messages import (
 from emisario.core.secrets import Secret
 from emisario.core.smtp.advice import SUGGESTED_PORTS, Advice
 from emisario.core.smtp.confirmation import confirmation_message
+from emisario.core.smtp.detect import Detection, detect, parse_combinations
 from emisario.core.smtp.diagnose import diagnose
 from emisario.core.smtp.steps import Diagnosis
 
@@ -202,3 +205,103 @@ def last_test_of(account: SmtpAccount) -> dict | None:
     result = dict(account.last_test)
     result["stale"] = _stored_fingerprint(account) != account.last_test_fingerprint
     return result
+
+
+@dataclass
+class CandidateView:
+    port: int
+    security: str
+    ok: bool
+    tried: bool
+    proposed: bool
+    problem: str = ""
+
+
+@dataclass
+class DetectionView:
+    """What Detectar found, ready for the template."""
+
+    ok: bool
+    candidates: list[CandidateView]
+    proposal: tuple[int, str] | None
+    proposal_text: str = ""
+    auth: Verdict | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def detection_view(detection: Detection, data: dict) -> DetectionView:
+    language = get_language() or settings.LANGUAGE_CODE
+    proposal = detection.proposal
+    rows = []
+    for candidate in detection.candidates:
+        problem = ""
+        failure = candidate.diagnosis.failure if candidate.diagnosis else None
+        if failure is not None and failure.advice:
+            problem = advice_text(
+                failure.advice,
+                language,
+                **advice_params(candidate.diagnosis, {**data, "port": candidate.port}),
+            )[0]
+        rows.append(
+            CandidateView(
+                port=candidate.port,
+                security=str(SECURITY_LABELS[candidate.security.value]),
+                ok=candidate.ok,
+                tried=candidate.diagnosis is not None,
+                proposed=candidate is proposal,
+                problem=problem,
+            )
+        )
+    view = DetectionView(
+        ok=detection.ok,
+        candidates=rows,
+        proposal=(proposal.port, proposal.security.value) if proposal else None,
+        warnings=[str(DETECT_WARNINGS[w.value]) for w in detection.warnings],
+    )
+    if proposal is not None:
+        view.proposal_text = str(DETECT_PROPOSAL) % {
+            "port": proposal.port,
+            "security": SECURITY_LABELS[proposal.security.value],
+        }
+    if detection.auth is not None:
+        view.auth = verdict_of(detection.auth, {**data, "port": proposal.port if proposal else ""})
+    return view
+
+
+def run_detect(
+    *,
+    actor,
+    company: Company | None,
+    account: SmtpAccount | None,
+    data: dict,
+    password: Secret | None,
+) -> Detection:
+    """Run Detectar on the typed server: every sensible port and security, side by side."""
+    record = claim_probe_slot(
+        actor=actor,
+        action=AuditAction.DETECT,
+        company=company,
+        account=account,
+        target=data["host"],
+    )
+    detection = run_async(
+        detect(
+            host=data["host"],
+            sender=data["sender"],
+            login=data.get("login", ""),
+            password=password,
+            policy=probe_policy(),
+            deadline=settings.EMISARIO_PROBE_DEADLINE,
+            tls_context=probe_tls_context(),
+            combinations=parse_combinations(settings.EMISARIO_DETECT_COMBINATIONS),
+        )
+    )
+    proposal = detection.proposal
+    record.verdict = f"{proposal.port}/{proposal.security}" if proposal else "none"
+    record.changes = {
+        "tried": [[c.port, str(c.security), c.ok] for c in detection.candidates],
+        "warnings": [str(w) for w in detection.warnings],
+        "password_checked": detection.auth is not None,
+    }
+    record.save(update_fields=["verdict", "changes"])
+    return detection

@@ -124,6 +124,10 @@ EMISARIO_PROBE_DEADLINE = float(os.environ.get("EMISARIO_PROBE_DEADLINE", "10"))
 EMISARIO_PROBE_PORTS = [int(p) for p in env_list("EMISARIO_PROBE_PORTS", "25,465,587,2525")]
 EMISARIO_PROBE_ALLOW = env_list("EMISARIO_PROBE_ALLOW")
 EMISARIO_PROBE_CA_FILE = os.environ.get("EMISARIO_PROBE_CA_FILE", "")
+# What Detectar tries, best first, as port/mode (mode: tls, starttls, none).
+EMISARIO_DETECT_COMBINATIONS = env_list(
+    "EMISARIO_DETECT_COMBINATIONS", "465/tls,587/starttls,25/starttls,2525/starttls,25/none"
+)
 # Probar/Detectar runs one user may start per window (seconds); counted in the audit trail.
 EMISARIO_PROBE_RATE = (int(os.environ.get("EMISARIO_PROBE_RATE_COUNT", "10")), 60)
 # A Maildir the console lists as "Buzón de demostración"; only the demo sets it.

@@ -11,7 +11,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from emisario.accounts import permissions
+from emisario.accounts import crypto, permissions
 from emisario.accounts.models import Company, SmtpAccount
 from emisario.accounts.selectors import companies_for_user, type_groups
 from emisario.accounts.services import (
@@ -23,9 +23,20 @@ from emisario.accounts.services import (
 )
 from emisario.console import messages as texts
 from emisario.console.access import forbidden_page, requires
-from emisario.console.forms import SCOPE_SYSTEM, AccountForm, values_with_preset
+from emisario.console.forms import (
+    SCOPE_SYSTEM,
+    AccountForm,
+    values_with_connection,
+    values_with_preset,
+)
 from emisario.console.preset_notes import note_text, preset_name
-from emisario.console.probe import last_test_of, run_probe, verdict_of
+from emisario.console.probe import (
+    detection_view,
+    last_test_of,
+    run_detect,
+    run_probe,
+    verdict_of,
+)
 from emisario.core.errors import InvalidValue
 from emisario.core.secrets import UndecryptableSecret
 from emisario.core.smtp.presets import preset_by_key, preset_for_address
@@ -35,7 +46,8 @@ ROUTES = {
     "cxc": (_("CXC"), _("System"), _("Mail sending")),
     "emisario": (_("Emisario"), _("System"), _("Configuration")),
 }
-ACTIONS = {"probar", "guardar", "proveedor"}
+ACTIONS = {"probar", "guardar", "proveedor", "detectar"}
+DETECT_FIELDS = {"host", "sender", "login", "password"}
 FLAGS = ("ssl", "enabled")
 SEED_FIELDS = ("host", "sender", "password", "port", "ssl")  # the seed's order
 ADVANCED_FIELDS = (
@@ -95,6 +107,41 @@ def _with_preset(request, form_kwargs) -> AccountForm:
     return AccountForm(initial=values_with_preset(values, preset), **form_kwargs)
 
 
+def _detect(request, form: AccountForm, account, company, form_kwargs):
+    """Detectar: try the sensible ports and security modes of the typed server and put the one
+    that works into the form. Needs only the server and the Usuario."""
+    form.is_valid()
+    if any(name in form.errors for name in DETECT_FIELDS):
+        return form, None
+    data = {name: form.cleaned_data.get(name, "") for name in DETECT_FIELDS}
+    password = form.typed_password()
+    if password is None and account is not None and account.has_password:
+        # The stored password goes only to the server it was saved for (any port: Detectar
+        # sends it only over an encrypted connection).
+        if account.host != data["host"]:
+            form.add_error("password", texts.PASSWORD_RETYPE)
+            return form, None
+        try:
+            password = crypto.decrypt(account.password_token)
+        except UndecryptableSecret:
+            form.add_error("password", texts.UNREADABLE_PASSWORD)
+            return form, None
+    try:
+        detection = run_detect(
+            actor=request.user, company=company, account=account, data=data, password=password
+        )
+    except RateLimited as exc:
+        messages.error(request, texts.RATE_LIMITED % {"seconds": exc.retry_after})
+        return form, None
+    values = _posted_values(request)
+    values.pop("password", None)
+    if detection.proposal is not None:
+        values = values_with_connection(
+            values, port=detection.proposal.port, security=detection.proposal.security
+        )
+    return AccountForm(initial=values, **form_kwargs), detection_view(detection, data)
+
+
 def preset_hint(form: AccountForm) -> dict | None:
     """The provider the Usuario address belongs to, its settings and what to know about it."""
     sender = form.data.get("sender") if form.is_bound else form.initial.get("sender")
@@ -150,7 +197,7 @@ def smtp_screen(request, route: str):
     account = _account(request, company)
     can_system = permissions.can_manage_system_accounts(user)
     editable = account is None or permissions.can_change_account(user, account)
-    verdict = None
+    verdict = detection = None
     form_kwargs = {"can_manage_system": can_system, "has_company": company is not None}
 
     if request.method == "POST":
@@ -165,6 +212,8 @@ def smtp_screen(request, route: str):
         form = AccountForm(request.POST, **form_kwargs)
         if action == "proveedor":
             form = _with_preset(request, form_kwargs)
+        elif action == "detectar":
+            form, detection = _detect(request, form, account, company, form_kwargs)
         elif form.is_valid():
             data = form.to_input(company)
             try:
@@ -215,6 +264,7 @@ def smtp_screen(request, route: str):
         "groups": groups,
         "form": form,
         "verdict": verdict,
+        "detection": detection,
         "success_text": texts.SUCCESS,
         "last_verdict": last_verdict(account) if account and verdict is None else None,
     }
