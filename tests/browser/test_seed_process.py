@@ -2,18 +2,21 @@
 walks it: sign in, both menu routes, fill in the form, Probar, the message, Guardar, reload."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from emisario.demo.mailbox import STARTTLS, LoopbackSmtpd
+from emisario.demo.mailbox import STARTTLS
 from tests.factories import make_company, make_user
 from tests.requirements import skip_or_fail
+from tests.support.fixtures import CONSOLE_PASSWORD as PASSWORD
+from tests.support.fixtures import CONSOLE_USER as USER
 
 CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "Buzon-Clave-7"
-USER = "cobranza@acme.example"
-ARTIFACTS = Path(os.environ.get("EMISARIO_TEST_ARTIFACTS", "/tmp/emisario-browser"))
+ARTIFACTS = Path(
+    os.environ.get("EMISARIO_TEST_ARTIFACTS", Path(tempfile.gettempdir()) / "emisario-browser")
+)
 
 
 @pytest.fixture
@@ -42,14 +45,8 @@ def browser_page():
 
 
 @pytest.fixture
-def mailbox(settings, tmp_path):
-    with LoopbackSmtpd({USER: PASSWORD}, listeners=(STARTTLS,)) as server:
-        ca_file = tmp_path / "ca.pem"
-        server.ca.cert_pem.write_to_path(str(ca_file))
-        settings.EMISARIO_PROBE_CA_FILE = str(ca_file)
-        settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
-        settings.EMISARIO_PROBE_PORTS = [server.port(STARTTLS)]
-        yield server
+def mailbox(console_mailbox, console_probe_settings):
+    return console_mailbox
 
 
 @pytest.mark.browser

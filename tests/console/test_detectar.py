@@ -4,27 +4,23 @@ import pytest
 from django.test import Client
 
 from emisario.accounts.models import AuditRecord
-from emisario.demo.mailbox import STARTTLS, TLS, LoopbackSmtpd
+from emisario.demo.mailbox import STARTTLS, TLS
 from tests.console.test_permissions import CXC, form
 from tests.factories import make_account
+from tests.support.fixtures import CONSOLE_PASSWORD as PASSWORD
+from tests.support.fixtures import CONSOLE_USER as USER
 
-PASSWORD = "Buzon-Clave-7"
-USER = "cobranza@acme.example"
 CLOSED = 1  # nothing listens on port 1 of loopback
 
 
-@pytest.fixture(scope="module")
-def mailbox():
-    with LoopbackSmtpd({USER: PASSWORD}, listeners=(STARTTLS, TLS)) as server:
-        yield server
+@pytest.fixture
+def mailbox(console_mailbox):
+    return console_mailbox
 
 
 @pytest.fixture
-def detect_settings(settings, mailbox, tmp_path):
-    ca_file = tmp_path / "ca.pem"
-    mailbox.ca.cert_pem.write_to_path(str(ca_file))
-    settings.EMISARIO_PROBE_CA_FILE = str(ca_file)
-    settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
+def detect_settings(console_probe_settings, mailbox):
+    settings = console_probe_settings
     settings.EMISARIO_PROBE_PORTS = [*mailbox.ports.values(), CLOSED]
     settings.EMISARIO_DETECT_COMBINATIONS = [
         f"{mailbox.port(TLS)}/tls",
@@ -32,8 +28,6 @@ def detect_settings(settings, mailbox, tmp_path):
         f"{CLOSED}/starttls",
         "25/starttls",  # not in the allowed ports: never tried
     ]
-    settings.EMISARIO_PROBE_DEADLINE = 5.0
-    mailbox.messages.clear()
     return settings
 
 

@@ -9,30 +9,21 @@ from django.utils.html import escape
 from emisario.accounts.models import AuditRecord
 from emisario.console.advice_catalogue import advice_text
 from emisario.core.smtp.advice import Advice
-from emisario.demo.mailbox import STARTTLS, TLS, LoopbackSmtpd
+from emisario.demo.mailbox import STARTTLS, TLS
 from tests.console.test_permissions import CXC, form
 from tests.factories import make_account
-
-PASSWORD = "Buzon-Clave-7"
-USER = "cobranza@acme.example"
-
-
-@pytest.fixture(scope="module")
-def mailbox():
-    with LoopbackSmtpd({USER: PASSWORD}, listeners=(STARTTLS, TLS)) as server:
-        yield server
+from tests.support.fixtures import CONSOLE_PASSWORD as PASSWORD
+from tests.support.fixtures import CONSOLE_USER as USER
 
 
 @pytest.fixture
-def probe_settings(settings, mailbox, tmp_path):
-    ca_file = tmp_path / "ca.pem"
-    mailbox.ca.cert_pem.write_to_path(str(ca_file))
-    settings.EMISARIO_PROBE_CA_FILE = str(ca_file)
-    settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
-    settings.EMISARIO_PROBE_PORTS = list(mailbox.ports.values())
-    settings.EMISARIO_PROBE_DEADLINE = 5.0
-    mailbox.messages.clear()
-    return settings
+def mailbox(console_mailbox):
+    return console_mailbox
+
+
+@pytest.fixture
+def probe_settings(console_probe_settings):
+    return console_probe_settings
 
 
 @pytest.fixture

@@ -483,8 +483,8 @@ def connect_cases() -> list[dict]:
 
 
 def test_refused_targets_never_reach_connect():
-    diagnose_module = pytest.importorskip("emisario.core.smtp.diagnose")
-    policy_refused_text = diagnose_module.POLICY_REFUSED_TEXT
+    from emisario.core.smtp.diagnose import POLICY_REFUSED_TEXT as policy_refused_text
+
     cases = connect_cases()
     completed = subprocess.run(
         [sys.executable, "-c", CONNECT_PROBE, json.dumps(cases)],

@@ -13,7 +13,7 @@ import pytest
 import trustme
 
 from emisario.core.netpolicy import NetworkPolicy
-from emisario.demo.mailbox import STARTTLS, TLS
+from emisario.demo.mailbox import STARTTLS, TLS, LoopbackSmtpd
 from tests.support.scenarios import USERS, client_context, loopback_policy
 from tests.support.smtpd import FaultySmtpd, Script
 
@@ -63,3 +63,28 @@ def smtpd(smtpd_factory: Callable[..., FaultySmtpd]) -> FaultySmtpd:
 def loopback_policy_for(smtpd: FaultySmtpd) -> NetworkPolicy:
     """Loopback allowed, ports = the ones the ``smtpd`` fixture got."""
     return loopback_policy(*smtpd.ports.values())
+
+
+CONSOLE_USER = "cobranza@acme.example"
+CONSOLE_PASSWORD = "Buzon-Clave-7"
+
+
+@pytest.fixture(scope="module")
+def console_mailbox() -> Iterator[LoopbackSmtpd]:
+    """A mailbox for console and browser tests: STARTTLS and implicit TLS, one user."""
+    with LoopbackSmtpd({CONSOLE_USER: CONSOLE_PASSWORD}, listeners=(STARTTLS, TLS)) as server:
+        yield server
+
+
+@pytest.fixture
+def console_probe_settings(settings, console_mailbox: LoopbackSmtpd, tmp_path):
+    """Django settings that let Probar and Detectar reach ``console_mailbox`` and trust its
+    CA; the mailbox starts empty."""
+    ca_file = tmp_path / "mailbox-ca.pem"
+    console_mailbox.ca.cert_pem.write_to_path(str(ca_file))
+    settings.EMISARIO_PROBE_CA_FILE = str(ca_file)
+    settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
+    settings.EMISARIO_PROBE_PORTS = list(console_mailbox.ports.values())
+    settings.EMISARIO_PROBE_DEADLINE = 5.0
+    console_mailbox.messages.clear()
+    return settings
