@@ -107,11 +107,15 @@ def test_success_delivers_the_spanish_confirmation(security, ca):
     assert mail.subject == "Emisario: la configuración SMTP funciona"
     assert mail.rcpt_tos == (case.recipient,)
     assert mail.login == case.endpoint["sender"]
-    tls = diagnosis.steps[list(Step).index(Step.TLS)].details
+    by_step = {result.step: result for result in diagnosis.steps}
+    tls = by_step[Step.TLS].details
     assert tls["protocol"] in {"TLSv1.2", "TLSv1.3"} and tls["cipher"]
     assert tls["certificate"]["hostname_match"] is True
     assert "not_after" in tls["certificate"]
-    ehlo = diagnosis.steps[list(Step).index(Step.EHLO)].details
+    ehlo = by_step[Step.EHLO].details
+    order = [result.step for result in diagnosis.steps]
+    handshake_first = security == "tls"  # implicit TLS before the greeting, STARTTLS after it
+    assert (order.index(Step.TLS) < order.index(Step.GREETING)) is handshake_first
     assert ehlo["encrypted"] is True and {"PLAIN", "LOGIN"} <= set(ehlo["auth"])
     if security == "starttls":
         assert ehlo["before_starttls"]["starttls"] is True

@@ -127,6 +127,16 @@ async def diagnose(
     return redact_diagnosis(diagnosis, secrets_for(endpoint, redact))
 
 
+def step_order(security: SecurityMode) -> list[Step]:
+    """The steps in the order they happen: implicit TLS shakes hands before the greeting,
+    STARTTLS after it (RFC 3207); the EHLO reported is the one after the upgrade."""
+    order = list(Step)
+    if security is SecurityMode.STARTTLS:
+        order.remove(Step.TLS)
+        order.insert(order.index(Step.EHLO), Step.TLS)
+    return order
+
+
 def secrets_for(endpoint: SmtpEndpoint, extra: Sequence[str] = ()) -> list[str]:
     """The password and the forms AUTH PLAIN and AUTH LOGIN put it on the wire (RFC 4616)."""
     secrets = [text for text in extra if text]
@@ -187,7 +197,7 @@ class _Run:
         self.resolver = resolver
         self.local_hostname = local_hostname
         self.stop_after = stop_after
-        self.order = list(Step)
+        self.order = step_order(endpoint.security)
         self._results: dict[Step, StepResult] = {}
         self._current: Step | None = None
         self._started = 0.0
