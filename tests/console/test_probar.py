@@ -51,7 +51,7 @@ def test_success_shows_the_seed_message_and_the_mail_arrives(client, mailbox):
     body = probar(client, mailbox)
     assert "Correo enviado satisfactoriamente" in body
     assert 'data-step="data"' in body and "✘" not in body
-    tls = body.split('data-step="tls"')[1].split("</li>")[0]
+    tls = body.split('data-step="tls"')[1].split("</ul>")[0]
     assert "Protocolo" in tls and "TLSv1." in tls and "Coincide con el nombre del servidor" in tls
     [received] = mailbox.messages
     assert received.rcpt_tos == (USER,)
