@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from emisario.accounts import crypto
+from emisario.accounts.models import SmtpAccount
 from emisario.demo.mailbox import STARTTLS
 from tests.factories import make_company, make_user
 from tests.requirements import skip_or_fail
@@ -93,13 +95,18 @@ def test_seed_process_in_the_browser(live_server, mailbox, browser_page):
     page.screenshot(path=str(ARTIFACTS / "probar.png"), full_page=True)
     assert len(mailbox.messages) == 1 and mailbox.messages[0].rcpt_tos == (USER,)
 
-    # The typed password is not rendered back; Probar kept the other values.
+    # The typed password is not rendered back, but it is kept for Guardar, as the seed's
+    # order (Probar, then Guardar) expects.
     assert page.get_by_label("Contraseña").input_value() == ""
-    page.get_by_label("Contraseña").fill(PASSWORD)
+    assert "presione Guardar sin escribirla de nuevo" in page.locator("#password-kept").inner_text()
     page.get_by_role("button", name="Guardar").click()
     assert "La configuración quedó guardada." in page.locator(".messages").inner_text()
 
+    saved = SmtpAccount.objects.get()
+    assert crypto.decrypt(saved.password_token).reveal() == PASSWORD
+
     page.reload()
+    assert "Correcta" in page.locator("#last-test summary").inner_text()  # the Probar result
     in_use = page.locator("#type-INTERNO p.in-use").inner_text()
     assert USER in in_use
     assert page.get_by_label("Servidor SMTP").input_value() == "127.0.0.1"

@@ -32,3 +32,9 @@ def company_account(acme):
 @pytest.fixture
 def system_account(db):
     return make_account(None, sender="sistema@erp.example", host="smtp.erp.example", priority=1)
+
+
+@pytest.fixture
+def foreign_account(otra):
+    """An account of another company (OTRA)."""
+    return make_account(otra, sender="cobranza@otra.example", priority=9, password="de-otra")

@@ -100,6 +100,44 @@ CASES = {
         lambda a: form(action="detectar", scope="system", cuenta=a["system"].pk),
         dict(noperm=403, emisopt=403, full=200, other=404),
     ),
+    # Another company's account named with one's own company: 404, never a way in.
+    "view-other-company-account": (
+        "get",
+        lambda a: f"{CXC}?empresa=ACME&cuenta={a['foreign'].pk}",
+        None,
+        dict(noperm=403, emisopt=404, full=404, other=404),
+    ),
+    "save-other-company-account": (
+        "post",
+        lambda a: CXC,
+        lambda a: form(cuenta=a["foreign"].pk, password=""),
+        dict(noperm=403, emisopt=404, full=404, other=404),
+    ),
+    "probar-other-company-account": (
+        "post",
+        lambda a: CXC,
+        lambda a: form(action="probar", cuenta=a["foreign"].pk, password=""),
+        dict(noperm=403, emisopt=404, full=404, other=404),
+    ),
+    "detectar-other-company-account": (
+        "post",
+        lambda a: CXC,
+        lambda a: form(action="detectar", cuenta=a["foreign"].pk, password=""),
+        dict(noperm=403, emisopt=404, full=404, other=404),
+    ),
+    # A system account posted as if it were the company's: still needs PCSMTPG.
+    "save-system-account-as-company": (
+        "post",
+        lambda a: CXC,
+        lambda a: form(cuenta=a["system"].pk, scope="company"),
+        dict(noperm=403, emisopt=403, full=302, other=404),
+    ),
+    "probar-system-account-as-company": (
+        "post",
+        lambda a: CXC,
+        lambda a: form(action="probar", cuenta=a["system"].pk, scope="company", password=""),
+        dict(noperm=403, emisopt=403, full=200, other=404),
+    ),
     "delete-company-account": (
         "post",
         lambda a: reverse("console:account_remove", args=["cxc", a["company"].pk]),
@@ -123,10 +161,13 @@ CASES = {
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("case", list(CASES))
-def test_role_matrix(case, role, roles, company_account, system_account, settings, tmp_path):
+def test_role_matrix(
+    case, role, roles, company_account, system_account, foreign_account, settings, tmp_path
+):
     settings.EMISARIO_DEMO_MAILDIR = str(tmp_path / "maildir")
     method, url, data, expected = CASES[case]
-    accounts = {"company": company_account, "system": system_account}
+    accounts = {"company": company_account, "system": system_account, "foreign": foreign_account}
+    snapshot = sorted(SmtpAccount.objects.values_list("pk", "company_id", "host", "password_token"))
     client = Client()
     if role != "anonymous":
         client.force_login(roles[role])
@@ -138,6 +179,10 @@ def test_role_matrix(case, role, roles, company_account, system_account, setting
         assert response.url.startswith(reverse("login"))
     if want in (403, 404) or role == "anonymous":
         assert SmtpAccount.objects.count() == before  # nothing written
+        after = sorted(
+            SmtpAccount.objects.values_list("pk", "company_id", "host", "password_token")
+        )
+        assert after == snapshot
     if want == 403:
         body = response.content.decode()
         assert "Acceso denegado" in body

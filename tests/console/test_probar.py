@@ -6,8 +6,11 @@ import pytest
 from django.test import Client
 from django.utils.html import escape
 
-from emisario.accounts.models import AuditRecord
+from emisario.accounts import crypto
+from emisario.accounts.models import AuditRecord, SmtpAccount
+from emisario.console import handover
 from emisario.console.advice_catalogue import advice_text
+from emisario.console.probe import last_test_of
 from emisario.core.smtp.advice import Advice
 from emisario.demo.mailbox import STARTTLS, TLS
 from tests.console.test_permissions import CXC, form
@@ -137,3 +140,56 @@ def test_policy_refuses_loopback_unless_allowed(client, mailbox, probe_settings)
     assert not mailbox.messages
     record = AuditRecord.objects.get(action="test")
     assert record.changes["policy_reason"]
+
+
+def test_probar_then_guardar_saves_the_tested_password_and_result(client, mailbox):
+    body = probar(client, mailbox)
+    assert 'id="password-kept"' in body and PASSWORD not in body
+    values = form(host="127.0.0.1", port=str(mailbox.port(STARTTLS)), sender=USER, password="")
+    response = client.post(CXC, values)
+    assert response.status_code == 302
+    account = SmtpAccount.objects.get()
+    assert crypto.decrypt(account.password_token).reveal() == PASSWORD
+    assert account.last_test["ok"] is True
+    assert last_test_of(account)["stale"] is False
+    assert AuditRecord.objects.get(action="create").changes["password"] == "changed"
+    assert handover.SESSION_KEY not in client.session  # used once, then forgotten
+
+
+def test_a_new_password_tested_on_a_saved_account_is_the_one_saved(client, mailbox, acme):
+    port = mailbox.port(STARTTLS)
+    account = make_account(acme, password="vieja", host="127.0.0.1", port=port, sender=USER)
+    probar(client, mailbox, cuenta=account.pk)  # the right password, typed
+    response = client.post(
+        CXC, form(cuenta=account.pk, host="127.0.0.1", port=str(port), sender=USER, password="")
+    )
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert crypto.decrypt(account.password_token).reveal() == PASSWORD
+    assert account.last_test["ok"] is True and last_test_of(account)["stale"] is False
+
+
+def test_values_changed_after_probar_need_the_password_again(client, mailbox):
+    probar(client, mailbox)
+    response = client.post(
+        CXC, form(host="127.0.0.1", port="2525", sender=USER, password="", ssl="on")
+    )
+    assert response.status_code == 200
+    assert "Escriba la contraseña de nuevo" in response.content.decode()
+    assert not SmtpAccount.objects.exists()
+
+
+def test_local_errors_are_not_called_the_servers_reply(client, mailbox, probe_settings):
+    probe_settings.EMISARIO_PROBE_ALLOW = []
+    body = probar(client, mailbox)
+    verdict = body.split('id="verdict"')[1].split('<ol class="steps">')[0]
+    assert "detalle técnico" in verdict and "respuesta del servidor" not in verdict
+    probe_settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
+    verdict = probar(client, mailbox, password="mala").split('id="verdict"')[1]
+    assert "respuesta del servidor: <code>535" in verdict
+
+
+def test_ssl_box_and_security_selector_must_agree(client, mailbox):
+    body = probar(client, mailbox, ssl="", security="tls")
+    assert "SSL y Seguridad (opciones avanzadas) no coinciden" in body
+    assert not mailbox.messages and not AuditRecord.objects.exists()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from functools import lru_cache
 
 from django.conf import settings
@@ -27,13 +25,3 @@ def encrypt(secret: Secret) -> str:
 
 def decrypt(token: str) -> Secret:
     return secret_box().decrypt(token)
-
-
-def fingerprint(*parts: object, password: Secret | None) -> str:
-    """A keyed digest of connection settings and password, to tell whether a stored test
-    result still describes an account. Keyed, so the digest reveals nothing about the password."""
-    material = (
-        "\x1f".join(str(part) for part in parts) + "\x1e" + (password.reveal() if password else "")
-    )
-    key = settings.SECRET_KEY.encode("utf-8")
-    return hmac.new(key, material.encode("utf-8"), hashlib.sha256).hexdigest()

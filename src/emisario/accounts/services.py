@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import ssl
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,7 +18,7 @@ from emisario.accounts import crypto
 from emisario.accounts.models import AccountType, AuditAction, AuditRecord, Company, SmtpAccount
 from emisario.core.errors import EmisarioError
 from emisario.core.netpolicy import NetworkPolicy
-from emisario.core.secrets import Secret
+from emisario.core.secrets import Secret, UndecryptableSecret
 from emisario.core.smtp.endpoint import SecurityMode, SmtpEndpoint
 
 AUDITED_FIELDS = (
@@ -93,10 +95,45 @@ def effective_password(
     return crypto.decrypt(account.password_token)
 
 
-def account_fingerprint(data: AccountInput | SmtpAccount, password: Secret | None) -> str:
-    return crypto.fingerprint(
-        data.host, data.port, data.security, data.sender, data.login, password=password
+def account_fingerprint(account: SmtpAccount) -> str:
+    """A digest of what a test depends on: connection settings and the stored (encrypted)
+    password token. It changes when any of them does, so a kept test result can say it is
+    stale; it is built from ciphertext, so it tells nothing about the password."""
+    material = "\x1f".join(
+        str(part)
+        for part in (
+            account.host,
+            account.port,
+            account.security,
+            account.sender,
+            account.login,
+            account.password_token,
+        )
     )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def describes_account(account: SmtpAccount, data: AccountInput, password: Secret | None) -> bool:
+    """True when a test of ``data`` with ``password`` is a test of the saved ``account``."""
+    fields = (*CONNECTION_FIELDS, "sender", "login")
+    if any(getattr(account, name) != getattr(data, name) for name in fields):
+        return False
+    if not account.has_password:
+        return password is None
+    try:
+        stored = crypto.decrypt(account.password_token)
+    except UndecryptableSecret:
+        return False
+    return password is not None and hmac.compare_digest(
+        stored.reveal().encode("utf-8"), password.reveal().encode("utf-8")
+    )
+
+
+def account_record_test(account: SmtpAccount, summary: dict) -> None:
+    """Keep a test result on the account, with the fingerprint of what was tested."""
+    account.last_test = summary
+    account.last_test_fingerprint = account_fingerprint(account)
+    account.save(update_fields=["last_test", "last_test_fingerprint"])
 
 
 @transaction.atomic

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from emisario.accounts.models import AccountType, Company, SecurityChoice, SmtpAccount
 from emisario.accounts.services import AccountInput
-from emisario.console.messages import INVALID_VALUE
+from emisario.console.messages import INVALID_VALUE, SSL_CONFLICT
 from emisario.console.preset_notes import preset_name
 from emisario.core.addresses import (
     header_text,
@@ -136,7 +136,9 @@ class AccountForm(forms.Form):
                 )
             else:
                 data["security_mode"] = SecurityMode(chosen)
-                data["ssl"] = data["security_mode"] is not SecurityMode.NONE
+                if data["security_mode"].encrypted != data.get("ssl", False):
+                    # Two answers to one question: say so rather than silently pick one.
+                    self.add_error("ssl", SSL_CONFLICT)
         return data
 
     def typed_password(self) -> Secret | None:

@@ -115,3 +115,8 @@ DETECT_PROPOSAL = _(
     "Proposed: port %(port)s with %(security)s. The form now holds it; type the password and "
     "press Probar."
 )
+
+SSL_CONFLICT = _(
+    "SSL and Security (advanced options) disagree: tick SSL for STARTTLS or SSL/TLS, untick it "
+    "for none, or set Security to Automatic."
+)

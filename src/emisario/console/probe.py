@@ -13,7 +13,9 @@ from emisario.accounts.models import AuditAction, Company, SmtpAccount
 from emisario.accounts.services import (
     AccountInput,
     account_fingerprint,
+    account_record_test,
     claim_probe_slot,
+    describes_account,
     probe_policy,
     probe_tls_context,
     run_async,
@@ -63,6 +65,10 @@ class Verdict:
     failed_step: str = ""
     tested_at: str = ""
     stale: bool = False
+    password_kept: bool = False
+    """The typed password was kept for Guardar (see ``handover``)."""
+    local_error: bool = False
+    """The failure text is Emisario's own (no server reply code): not "the server's reply"."""
 
 
 def tls_facts(details: dict) -> list[tuple[str, str]]:
@@ -130,6 +136,7 @@ def verdict_of(diagnosis: Diagnosis, data: dict) -> Verdict:
         verdict.reply = (
             f"{failure.reply_code} " if failure.reply_code else ""
         ) + failure.reply_text
+        verdict.local_error = failure.reply_code is None
     return verdict
 
 
@@ -175,27 +182,15 @@ def run_probe(
     if failure is not None and "policy_reason" in failure.details:
         record.changes["policy_reason"] = failure.details["policy_reason"]
     record.save(update_fields=["verdict", "changes"])
-    if account is not None:
-        tested = account_fingerprint(data, password)
-        stored = _stored_fingerprint(account)
-        if tested == stored:
-            summary = diagnosis.as_dict()
-            summary["tested_at"] = timezone.now().isoformat()
-            account.last_test = summary
-            account.last_test_fingerprint = tested
-            account.save(update_fields=["last_test", "last_test_fingerprint"])
+    if account is not None and describes_account(account, data, password):
+        account_record_test(account, test_summary(diagnosis))
     return diagnosis
 
 
-def _stored_fingerprint(account: SmtpAccount) -> str | None:
-    from emisario.accounts import crypto
-    from emisario.core.secrets import UndecryptableSecret
-
-    try:
-        password = crypto.decrypt(account.password_token) if account.has_password else None
-    except UndecryptableSecret:
-        return None
-    return account_fingerprint(account, password)
+def test_summary(diagnosis: Diagnosis) -> dict:
+    summary = diagnosis.as_dict()
+    summary["tested_at"] = timezone.now().isoformat()
+    return summary
 
 
 def last_test_of(account: SmtpAccount) -> dict | None:
@@ -203,7 +198,7 @@ def last_test_of(account: SmtpAccount) -> dict | None:
     if not account.last_test:
         return None
     result = dict(account.last_test)
-    result["stale"] = _stored_fingerprint(account) != account.last_test_fingerprint
+    result["stale"] = account_fingerprint(account) != account.last_test_fingerprint
     return result
 
 

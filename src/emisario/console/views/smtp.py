@@ -18,9 +18,11 @@ from emisario.accounts.services import (
     PasswordMustBeRetyped,
     RateLimited,
     account_delete,
+    account_record_test,
     account_save,
     effective_password,
 )
+from emisario.console import handover
 from emisario.console import messages as texts
 from emisario.console.access import forbidden_page, requires
 from emisario.console.forms import (
@@ -35,6 +37,7 @@ from emisario.console.probe import (
     last_test_of,
     run_detect,
     run_probe,
+    test_summary,
     verdict_of,
 )
 from emisario.core.errors import InvalidValue
@@ -105,6 +108,55 @@ def _with_preset(request, form_kwargs) -> AccountForm:
         form.preset_missing = True
         return form
     return AccountForm(initial=values_with_preset(values, preset), **form_kwargs)
+
+
+def _test_or_save(request, route, form: AccountForm, account, company):
+    """Probar or Guardar on a valid form. Returns (verdict, response): a response ends the
+    request (Guardar redirects); otherwise the page is shown again with the verdict."""
+    data = form.to_input(company)
+    typed = form.typed_password()
+    tested = None
+    if typed is None and request.POST["action"] == "guardar":
+        tested = handover.recall(request.session, account=account, data=data)
+        typed = tested.password if tested else None
+        if tested is None and account is None and handover.pending(request.session):
+            # A password was tested, then the values changed: saving without one would
+            # silently drop it.
+            form.add_error("password", texts.PASSWORD_RETYPE)
+            return None, None
+    try:
+        password = effective_password(account=account, data=data, typed=typed)
+    except PasswordMustBeRetyped:
+        form.add_error("password", texts.PASSWORD_RETYPE)
+        return None, None
+    except UndecryptableSecret:
+        form.add_error("password", texts.UNREADABLE_PASSWORD)
+        return None, None
+    if request.POST["action"] == "guardar":
+        saved = account_save(actor=request.user, account=account, data=data, typed_password=typed)
+        if tested is not None:
+            account_record_test(saved, tested.summary)
+        handover.forget(request.session)
+        messages.success(request, texts.SAVED)
+        return None, redirect(screen_url(route, company, saved))
+    try:
+        diagnosis = run_probe(
+            actor=request.user, company=company, account=account, data=data, password=password
+        )
+    except RateLimited as exc:
+        messages.error(request, texts.RATE_LIMITED % {"seconds": exc.retry_after})
+        return None, None
+    verdict = verdict_of(diagnosis, form.cleaned_data)
+    if form.typed_password() is not None:
+        handover.remember(
+            request.session,
+            account=account,
+            data=data,
+            password=password,
+            summary=test_summary(diagnosis),
+        )
+        verdict.password_kept = True
+    return verdict, None
 
 
 def _detect(request, form: AccountForm, account, company, form_kwargs):
@@ -215,30 +267,9 @@ def smtp_screen(request, route: str):
         elif action == "detectar":
             form, detection = _detect(request, form, account, company, form_kwargs)
         elif form.is_valid():
-            data = form.to_input(company)
-            try:
-                password = effective_password(
-                    account=account, data=data, typed=form.typed_password()
-                )
-            except PasswordMustBeRetyped:
-                form.add_error("password", texts.PASSWORD_RETYPE)
-            except UndecryptableSecret:
-                form.add_error("password", texts.UNREADABLE_PASSWORD)
-            else:
-                if action == "guardar":
-                    saved = account_save(
-                        actor=user, account=account, data=data, typed_password=form.typed_password()
-                    )
-                    messages.success(request, texts.SAVED)
-                    return redirect(screen_url(route, company, saved))
-                try:
-                    diagnosis = run_probe(
-                        actor=user, company=company, account=account, data=data, password=password
-                    )
-                except RateLimited as exc:
-                    messages.error(request, texts.RATE_LIMITED % {"seconds": exc.retry_after})
-                else:
-                    verdict = verdict_of(diagnosis, form.cleaned_data)
+            verdict, done = _test_or_save(request, route, form, account, company)
+            if done is not None:
+                return done
     elif account is not None:
         form = AccountForm(initial=AccountForm.initial_for(account), **form_kwargs)
     else:
