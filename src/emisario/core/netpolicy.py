@@ -10,6 +10,8 @@ goes to the checked address, so DNS rebinding between check and connect cannot w
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
@@ -76,12 +78,19 @@ class Resolver(Protocol):
         ...
 
 
+# getaddrinfo() blocks and cannot be interrupted. On the event loop's default executor a hung
+# resolver would also hold up ``asyncio.run()``, which waits for that executor on the way out,
+# long after the test's deadline; a pool of our own is left to finish in the background.
+_LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="emisario-dns")
+
+
 class SystemResolver:
-    """The operating system's resolver, through the event loop's ``getaddrinfo``."""
+    """The operating system's resolver, in threads of its own (see ``_LOOKUPS``)."""
 
     async def resolve(self, host: str, port: int) -> list[str]:
         loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        infos = await loop.run_in_executor(_LOOKUPS, lookup)
         seen: list[str] = []
         for _family, _type, _proto, _canon, sockaddr in infos:
             address = str(sockaddr[0]).split("%", 1)[0]

@@ -41,3 +41,19 @@ def test_english_variant():
     message = _parse(confirmation_message(ENDPOINT, recipient="a@example.net", language="en"))
     assert message["Subject"] == "Emisario: the SMTP configuration works"
     assert "SMTP server: smtp.gmail.com" in message.get_content()
+
+
+def test_an_aware_time_keeps_its_zone():
+    from datetime import datetime, timedelta, timezone
+
+    from emisario.core.smtp.confirmation import confirmation_message
+    from emisario.core.smtp.endpoint import SecurityMode, SmtpEndpoint
+
+    endpoint = SmtpEndpoint(
+        host="smtp.example.com", port=587, security=SecurityMode.STARTTLS, sender="a@example.com"
+    )
+    tokyo = timezone(timedelta(hours=9))  # not the zone Django or the OS runs in
+    body = confirmation_message(
+        endpoint, recipient="a@example.com", now=datetime(2026, 11, 27, 8, 30, tzinfo=tokyo)
+    ).decode()
+    assert "2026-11-27 08:30:00 +0900" in body

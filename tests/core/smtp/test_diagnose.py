@@ -7,8 +7,10 @@ import base64
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +18,8 @@ import pytest
 
 from emisario.core.netpolicy import NetworkPolicy
 from emisario.core.smtp.advice import Advice
-from emisario.core.smtp.diagnose import POLICY_REFUSED_TEXT, REDACTED
+from emisario.core.smtp.diagnose import POLICY_REFUSED_TEXT, REDACTED, diagnose
+from emisario.core.smtp.endpoint import SecurityMode, SmtpEndpoint
 from emisario.core.smtp.steps import Step, StepStatus
 from tests.requirements import skip_or_fail
 from tests.support.scenarios import (
@@ -209,3 +212,35 @@ def test_concurrent_probes_leave_no_transport_registered(ca):
         remaining = asyncio.run(probe_all(cases))
         assert ok_case.run().ok
     assert remaining == 1
+
+
+def test_a_hung_resolver_does_not_outlive_the_deadline(monkeypatch):
+    """getaddrinfo cannot be cancelled; the test must still end at its deadline. (The system
+    resolver cannot be made to hang per process here, so getaddrinfo itself is replaced.)"""
+    release = threading.Event()
+
+    def hung(*args, **kwargs):
+        release.wait(15)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hung)
+    endpoint = SmtpEndpoint(
+        host="mail.example.com", port=587, security=SecurityMode.STARTTLS, sender="ana@example.com"
+    )
+    started = time.monotonic()
+    try:
+        diagnosis = asyncio.run(
+            diagnose(
+                endpoint,
+                recipient="ana@example.com",
+                message=None,
+                policy=NetworkPolicy(),
+                deadline=0.5,
+            )
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+    assert diagnosis.failure.step is Step.DNS
+    assert diagnosis.failure.advice in {Advice.DNS_TEMPORARY, Advice.DEADLINE_EXCEEDED}
+    assert elapsed < 8, f"asyncio.run waited {elapsed:.1f} s for the lookup thread"

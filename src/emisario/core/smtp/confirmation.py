@@ -75,7 +75,10 @@ def confirmation_message(
     """The confirmation mail as bytes ready for DATA; ``language`` "es" (default) or "en"."""
     texts = _TEXT.get(language, _TEXT["es"])
     security = _SECURITY.get(language, _SECURITY["es"])[endpoint.security]
-    when = (now or datetime.now().astimezone()).astimezone()
+    # An aware ``now`` (Django's TIME_ZONE) is shown as given; a naive one is local time.
+    when = (
+        now if now is not None and now.tzinfo is not None else (now or datetime.now()).astimezone()
+    )
     message = EmailMessage(policy=SMTP)
     message["Subject"] = texts["subject"]
     message["From"] = endpoint.sender
