@@ -95,6 +95,18 @@ def effective_password(
     return crypto.decrypt(account.password_token)
 
 
+def password_for_detection(
+    *, account: SmtpAccount | None, host: str, typed: Secret | None
+) -> Secret | None:
+    """Detectar's password: the typed one, or the stored one when the server is the one it was
+    saved for. Any port will do: Detectar sends a password only over a verified TLS session."""
+    if typed or account is None or not account.has_password:
+        return typed
+    if account.host != host:
+        raise PasswordMustBeRetyped("another server; type the password again")
+    return crypto.decrypt(account.password_token)
+
+
 def account_fingerprint(account: SmtpAccount) -> str:
     """A digest of what a test depends on: connection settings and the stored (encrypted)
     password token. It changes when any of them does, so a kept test result can say it is

@@ -7,11 +7,10 @@ from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from emisario.accounts import crypto, permissions
+from emisario.accounts import permissions
 from emisario.accounts.models import Company, SmtpAccount
 from emisario.accounts.selectors import companies_for_user, type_groups
 from emisario.accounts.services import (
@@ -21,17 +20,12 @@ from emisario.accounts.services import (
     account_record_test,
     account_save,
     effective_password,
+    password_for_detection,
 )
-from emisario.console import handover
+from emisario.console import handover, providers
 from emisario.console import messages as texts
 from emisario.console.access import forbidden_page, requires
-from emisario.console.forms import (
-    SCOPE_SYSTEM,
-    AccountForm,
-    values_with_connection,
-    values_with_preset,
-)
-from emisario.console.preset_notes import note_text, preset_name
+from emisario.console.forms import SCOPE_SYSTEM, AccountForm, values_with_connection
 from emisario.console.probe import (
     detection_view,
     last_test_of,
@@ -40,9 +34,7 @@ from emisario.console.probe import (
     test_summary,
     verdict_of,
 )
-from emisario.core.errors import InvalidValue
 from emisario.core.secrets import UndecryptableSecret
-from emisario.core.smtp.presets import preset_by_key, preset_for_address
 from emisario.core.smtp.steps import Diagnosis
 
 ROUTES = {
@@ -91,23 +83,6 @@ def _posted_values(request) -> dict:
     values = {name: request.POST.get(name, "") for name in AccountForm.base_fields}
     values.update({flag: flag in request.POST for flag in FLAGS})
     return values
-
-
-def _with_preset(request, form_kwargs) -> AccountForm:
-    """Fill in a provider's server, port and security (chosen, or guessed from Usuario)."""
-    values = _posted_values(request)
-    key = values.get("preset") or ""
-    preset = preset_for_address(values.get("sender", "")) if not key else None
-    if key:
-        try:
-            preset = preset_by_key(key)
-        except InvalidValue:
-            preset = None
-    if preset is None:
-        form = AccountForm(initial=values, **form_kwargs)
-        form.preset_missing = True
-        return form
-    return AccountForm(initial=values_with_preset(values, preset), **form_kwargs)
 
 
 def _test_or_save(request, route, form: AccountForm, account, company):
@@ -166,18 +141,16 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
     if any(name in form.errors for name in DETECT_FIELDS):
         return form, None
     data = {name: form.cleaned_data.get(name, "") for name in DETECT_FIELDS}
-    password = form.typed_password()
-    if password is None and account is not None and account.has_password:
-        # The stored password goes only to the server it was saved for (any port: Detectar
-        # sends it only over an encrypted connection).
-        if account.host != data["host"]:
-            form.add_error("password", texts.PASSWORD_RETYPE)
-            return form, None
-        try:
-            password = crypto.decrypt(account.password_token)
-        except UndecryptableSecret:
-            form.add_error("password", texts.UNREADABLE_PASSWORD)
-            return form, None
+    try:
+        password = password_for_detection(
+            account=account, host=data["host"], typed=form.typed_password()
+        )
+    except PasswordMustBeRetyped:
+        form.add_error("password", texts.PASSWORD_RETYPE)
+        return form, None
+    except UndecryptableSecret:
+        form.add_error("password", texts.UNREADABLE_PASSWORD)
+        return form, None
     try:
         detection = run_detect(
             actor=request.user, company=company, account=account, data=data, password=password
@@ -192,31 +165,6 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
             values, port=detection.proposal.port, security=detection.proposal.security
         )
     return AccountForm(initial=values, **form_kwargs), detection_view(detection, data)
-
-
-def preset_hint(form: AccountForm) -> dict | None:
-    """The provider the Usuario address belongs to, its settings and what to know about it."""
-    sender = form.data.get("sender") if form.is_bound else form.initial.get("sender")
-    key = form.data.get("preset") if form.is_bound else form.initial.get("preset")
-    preset = None
-    if key:
-        try:
-            preset = preset_by_key(key)
-        except InvalidValue:
-            preset = None
-    preset = preset or preset_for_address(sender or "")
-    if preset is None:
-        return None
-    language = get_language() or "es"
-    return {
-        "key": preset.key,
-        "name": preset_name(preset.key, language),
-        "host": preset.host,
-        "port": preset.port,
-        "security": texts.SECURITY_LABELS[preset.security.value],
-        "login": preset.login_hint,
-        "notes": [note_text(note, language) for note in preset.notes],
-    }
 
 
 def last_verdict(account: SmtpAccount):
@@ -263,7 +211,7 @@ def smtp_screen(request, route: str):
             return forbidden_page(request, permissions.PCSMTPG)
         form = AccountForm(request.POST, **form_kwargs)
         if action == "proveedor":
-            form = _with_preset(request, form_kwargs)
+            form = providers.form_with_preset(_posted_values(request), form_kwargs)
         elif action == "detectar":
             form, detection = _detect(request, form, account, company, form_kwargs)
         elif form.is_valid():
@@ -284,7 +232,7 @@ def smtp_screen(request, route: str):
     context = {
         "seed_fields": [form[name] for name in SEED_FIELDS],
         "advanced_fields": [form[name] for name in ADVANCED_FIELDS],
-        "preset_hint": preset_hint(form),
+        "preset_hint": providers.preset_hint(form),
         "route": route,
         "crumbs": ROUTES[route],
         "companies": companies,
