@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "emisario.config.settings.demo"
     ports = f"25,465,587,2525,{args.smtp_port},{args.smtps_port}"
     os.environ.setdefault("EMISARIO_PROBE_PORTS", ports)
+    os.environ.setdefault(
+        "EMISARIO_DETECT_COMBINATIONS",
+        "465/tls,587/starttls,25/starttls,2525/starttls,"
+        f"{args.smtp_port}/starttls,{args.smtps_port}/tls,25/none",
+    )
 
     import django
     import trustme

@@ -21,7 +21,7 @@ EMISARIO_PROBE_PORTS = [int(p) for p in env_list("EMISARIO_PROBE_PORTS", "25,465
 EMISARIO_PROBE_CA_FILE = os.environ.get(
     "EMISARIO_PROBE_CA_FILE", str(BASE_DIR / "var" / "demo-ca.pem")
 )
-# Detectar also knows the demo mailbox's ports.
+# Detectar also knows the demo mailbox's ports (bin/demo sets them for the ports it uses).
 EMISARIO_DETECT_COMBINATIONS = env_list(
     "EMISARIO_DETECT_COMBINATIONS",
     "465/tls,587/starttls,25/starttls,2525/starttls,2465/tls,25/none",
