@@ -21,9 +21,7 @@ def _mask(match: re.Match) -> str:
 
 def redact(text: str) -> str:
     for pattern in PATTERNS:
-        text = pattern.sub(
-            lambda m: m.group(1) + (m.group(2) if m.lastindex >= 2 else "") + "********", text
-        )
+        text = pattern.sub(_mask, text)
     return text
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 from pathlib import Path
 
-from cryptography.fernet import Fernet
+from emisario.core.secrets import SecretBox
 
 
 def _port(text: str) -> int:
@@ -40,8 +41,8 @@ def _demo_env(var: Path) -> None:
     env_file = var / "demo-keys.env"
     if not env_file.exists():
         env_file.write_text(
-            f"EMISARIO_SECRET_KEYS={Fernet.generate_key().decode()}\n"
-            f"EMISARIO_SECRET_KEY={Fernet.generate_key().decode()}\n"
+            f"EMISARIO_SECRET_KEYS={SecretBox.generate_key()}\n"
+            f"EMISARIO_SECRET_KEY={secrets.token_urlsafe(40)}\n"
         )
         env_file.chmod(0o600)
     for line in env_file.read_text().splitlines():

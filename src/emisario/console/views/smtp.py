@@ -34,7 +34,7 @@ from emisario.console.probe import (
     test_summary,
     verdict_of,
 )
-from emisario.core.secrets import UndecryptableSecret
+from emisario.core.secrets import Secret, UndecryptableSecret
 from emisario.core.smtp.steps import Diagnosis
 
 ROUTES = {
@@ -85,6 +85,30 @@ def _posted_values(request) -> dict:
     return values
 
 
+PASSWORD_ERRORS = {
+    PasswordMustBeRetyped: texts.PASSWORD_RETYPE,
+    UndecryptableSecret: texts.UNREADABLE_PASSWORD,
+}
+
+
+def _password(form: AccountForm, lookup, **kwargs) -> tuple[Secret | None, bool]:
+    """Which password a test or save may use; a refusal becomes an error on the field."""
+    try:
+        return lookup(**kwargs), True
+    except (PasswordMustBeRetyped, UndecryptableSecret) as exc:
+        form.add_error("password", PASSWORD_ERRORS[type(exc)])
+        return None, False
+
+
+def _unless_limited(request, run, **kwargs):
+    """Run Probar or Detectar for the user, or say when they may try again."""
+    try:
+        return run(actor=request.user, **kwargs)
+    except RateLimited as exc:
+        messages.error(request, texts.RATE_LIMITED % {"seconds": exc.retry_after})
+        return None
+
+
 def _test_or_save(request, route, form: AccountForm, account, company):
     """Probar or Guardar on a valid form. Returns (verdict, response): a response ends the
     request (Guardar redirects); otherwise the page is shown again with the verdict."""
@@ -99,13 +123,8 @@ def _test_or_save(request, route, form: AccountForm, account, company):
             # silently drop it.
             form.add_error("password", texts.PASSWORD_RETYPE)
             return None, None
-    try:
-        password = effective_password(account=account, data=data, typed=typed)
-    except PasswordMustBeRetyped:
-        form.add_error("password", texts.PASSWORD_RETYPE)
-        return None, None
-    except UndecryptableSecret:
-        form.add_error("password", texts.UNREADABLE_PASSWORD)
+    password, usable = _password(form, effective_password, account=account, data=data, typed=typed)
+    if not usable:
         return None, None
     if request.POST["action"] == "guardar":
         saved = account_save(actor=request.user, account=account, data=data, typed_password=typed)
@@ -114,12 +133,10 @@ def _test_or_save(request, route, form: AccountForm, account, company):
         handover.forget(request.session)
         messages.success(request, texts.SAVED)
         return None, redirect(screen_url(route, company, saved))
-    try:
-        diagnosis = run_probe(
-            actor=request.user, company=company, account=account, data=data, password=password
-        )
-    except RateLimited as exc:
-        messages.error(request, texts.RATE_LIMITED % {"seconds": exc.retry_after})
+    diagnosis = _unless_limited(
+        request, run_probe, company=company, account=account, data=data, password=password
+    )
+    if diagnosis is None:
         return None, None
     verdict = verdict_of(diagnosis, form.cleaned_data)
     if form.typed_password() is not None:
@@ -141,22 +158,19 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
     if any(name in form.errors for name in DETECT_FIELDS):
         return form, None
     data = {name: form.cleaned_data.get(name, "") for name in DETECT_FIELDS}
-    try:
-        password = password_for_detection(
-            account=account, host=data["host"], typed=form.typed_password()
-        )
-    except PasswordMustBeRetyped:
-        form.add_error("password", texts.PASSWORD_RETYPE)
+    password, usable = _password(
+        form,
+        password_for_detection,
+        account=account,
+        host=data["host"],
+        typed=form.typed_password(),
+    )
+    if not usable:
         return form, None
-    except UndecryptableSecret:
-        form.add_error("password", texts.UNREADABLE_PASSWORD)
-        return form, None
-    try:
-        detection = run_detect(
-            actor=request.user, company=company, account=account, data=data, password=password
-        )
-    except RateLimited as exc:
-        messages.error(request, texts.RATE_LIMITED % {"seconds": exc.retry_after})
+    detection = _unless_limited(
+        request, run_detect, company=company, account=account, data=data, password=password
+    )
+    if detection is None:
         return form, None
     values = _posted_values(request)
     values.pop("password", None)
