@@ -8,9 +8,9 @@ from django.utils.html import escape
 
 from emisario.accounts import crypto
 from emisario.accounts.models import AuditRecord, SmtpAccount
+from emisario.accounts.probing import last_test_of
 from emisario.console import handover
 from emisario.console.advice_catalogue import advice_text
-from emisario.console.probe import last_test_of
 from emisario.core.smtp.advice import Advice
 from emisario.demo.mailbox import STARTTLS, TLS
 from tests.console.test_permissions import CXC, form

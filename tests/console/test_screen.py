@@ -13,7 +13,8 @@ SEED_WORDS = ["Servidor SMTP", "Usuario", "Contraseña", "Puerto", "SSL", "Proba
 
 
 @pytest.fixture
-def client_full(roles):
+def client_full(roles, settings):
+    settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]  # form()'s server; see test_network_policy
     client = Client()
     client.force_login(roles["full"])
     return client

@@ -52,6 +52,12 @@ def test_ties_go_to_the_oldest_then_lowest_id():
     assert resolve_account(rows, company=7).account.id == 4
 
 
+def test_among_equal_priorities_the_oldest_wins_even_with_a_higher_id():
+    """Creation date decides before the id: a rule that compared ids only would pick 2."""
+    rows = [row(2, 7, 3, age=30), row(8, 7, 3, age=0), row(5, 7, 3, age=15)]
+    assert resolve_account(rows, company=7).account.id == 8
+
+
 def test_other_companies_never_count():
     rows = [row(1, 8, 100)]
     with pytest.raises(NoAccountAvailable):

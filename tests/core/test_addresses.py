@@ -40,6 +40,22 @@ NAMED_CONTROLS = [
     ("\u2029", "paragraph-separator"),
 ]
 
+VISIBLE = st.characters(
+    blacklist_characters=CONTROL_CHARACTERS, blacklist_categories=["Cc", "Cf", "Cs", "Zl", "Zp"]
+)
+INVISIBLE = st.characters(categories=["Cf", "Cs"])
+NAMED_INVISIBLE = [
+    ("\u202e", "right-to-left-override"),
+    ("\u202d", "left-to-right-override"),
+    ("\u2066", "left-to-right-isolate"),
+    ("\u200b", "zero-width-space"),
+    ("\u200d", "zero-width-joiner"),
+    ("\ufeff", "byte-order-mark"),
+    ("\u00ad", "soft-hyphen"),
+    ("\u061c", "arabic-letter-mark"),
+    ("\ud800", "lone-surrogate"),
+]
+
 control = st.sampled_from(CONTROL_CHARACTERS)
 text = st.text(max_size=40)
 
@@ -101,7 +117,7 @@ def test_control_code_and_field_name(function, value):
     assert caught.value.field
 
 
-@given(with_control())
+@given(with_control(st.text(VISIBLE, max_size=40)))
 def test_property_refuse_control_characters(value):
     with pytest.raises(InvalidValue) as caught:
         refuse_control_characters(value, field="login")
@@ -149,27 +165,49 @@ def test_property_address_never_returns_a_control(value):
     assert_clean(result)
 
 
-@given(st.text(st.characters(blacklist_characters=CONTROL_CHARACTERS), max_size=200))
+@given(st.text(VISIBLE, max_size=200))
 def test_property_clean_header_text_is_returned_unchanged(value):
     assert header_text(value, field="subject") == value
 
 
-@given(
-    st.text(
-        st.characters(blacklist_characters=CONTROL_CHARACTERS, blacklist_categories=["Cs"]),
-        max_size=80,
-    )
-)
+@given(st.text(VISIBLE, max_size=80))
 def test_property_accepted_header_text_is_accepted_by_the_email_package(value):
-    """What header_text lets through never makes the email package refuse the header later.
-
-    Lone surrogates are left out: header_text does not refuse them yet (they cannot be encoded
-    at all, so they fail loudly rather than inject anything)."""
+    """What header_text lets through never makes the email package refuse the header later:
+    lone surrogates, which cannot be encoded at all, are refused up front now."""
     assume(value.strip())
     header_text(value, field="subject")
     message = EmailMessage(policy=SMTP)
     message["Subject"] = value
     message.as_bytes()
+
+
+@pytest.mark.parametrize(("character", "_id"), NAMED_INVISIBLE, ids=[i for _, i in NAMED_INVISIBLE])
+@pytest.mark.parametrize(
+    ("function", "template"),
+    [
+        (lambda v: refuse_control_characters(v, field="f"), "a{}b"),
+        (lambda v: header_text(v, field="display_name"), "Cobranza{}Acme"),
+        (normalize_host, "smtp.gmail.com{}.evil.example"),
+        (normalize_address, "cobranzas{}@example.com"),
+        (normalize_address, "cobranzas@exam{}ple.com"),
+    ],
+    ids=["refuse", "header", "host", "address-local", "address-domain"],
+)
+def test_invisible_and_bidirectional_characters_are_refused(function, template, character, _id):
+    """U+202E shows ``moc.elpmaxe`` as ``example.com``; U+200B hides a second address."""
+    with pytest.raises(InvalidValue) as caught:
+        function(template.format(character))
+    assert caught.value.code == "invisible_characters"
+
+
+@given(st.text(VISIBLE, max_size=20), INVISIBLE, st.text(VISIBLE, max_size=20))
+def test_property_every_format_character_is_refused(left, hidden, right):
+    for value in (left + hidden + right, f"{left}{hidden}{right}x@example.com"):
+        with pytest.raises(InvalidValue) as caught:
+            refuse_control_characters(value, field="f")
+        assert caught.value.code == "invisible_characters"
+        with pytest.raises(InvalidValue):
+            normalize_address(f"a{hidden}b@example.com")
 
 
 # --- hosts ---------------------------------------------------------------------------------
@@ -188,9 +226,13 @@ def test_property_accepted_header_text_is_accepted_by_the_email_package(value):
         ("192.0.2.25", "192.0.2.25"),
         ("[2001:db8::25]", "2001:db8::25"),
         ("2001:DB8:0:0::25", "2001:db8::25"),
+        ("straße.de", "xn--strae-oqa.de"),
+        ("STRASSE.de", "strasse.de"),
+        ("ﬁnanzas.example", "finanzas.example"),
     ],
     ids=["plain", "case-space-dot", "idna", "idna-upper", "a-label", "hyphen", "single-label",
-         "ipv4", "ipv6-brackets", "ipv6-compressed"],
+         "ipv4", "ipv6-brackets", "ipv6-compressed", "idna2008-eszett", "strasse-is-another",
+         "uts46-mapping"],
 )  # fmt: skip
 def test_hosts_are_normalized(value, expected):
     assert normalize_host(value) == expected
@@ -245,8 +287,22 @@ def test_host_field_name_is_kept():
         ("first.last+tag@example.co.uk", "first.last+tag@example.co.uk"),
         ("o'brien@example.com", "o'brien@example.com"),
         ("a@b.co", "a@b.co"),
+        ("pagos@straße.de", "pagos@xn--strae-oqa.de"),
+        ("pagos@xn--strae-oqa.de", "pagos@xn--strae-oqa.de"),
+        ("jose\u0301@example.com", "jos\u00e9@example.com"),
     ],
-    ids=["plain", "case-space", "idna-domain", "utf8-local", "plus-tag", "apostrophe", "short"],
+    ids=[
+        "plain",
+        "case-space",
+        "idna-domain",
+        "utf8-local",
+        "plus-tag",
+        "apostrophe",
+        "short",
+        "idna2008-eszett",
+        "a-label-kept",
+        "nfc-local",
+    ],
 )
 def test_addresses_are_normalized(value, expected):
     assert normalize_address(value) == expected
@@ -274,10 +330,17 @@ def test_addresses_are_normalized(value, expected):
         ("a" * 65 + "@example.com", "invalid_address"),
         ("a" * 10 + "@" + ".".join(["b" * 61] * 4) + ".com", "invalid_address"),
         ("a\n@example.com", "control_characters"),
+        ("=?utf-8?q?_=0D=0ABcc=3A_victim=40example.net?=@acme.demo", "encoded_word"),
+        ("=?utf-8?b?YQ==?=@acme.demo", "encoded_word"),
+        ("a=?x@acme.demo", "encoded_word"),
+        ("a\u202e@acme.demo", "invisible_characters"),
+        ("cobranzas@acme.local", "invalid_address"),
+        ("cobranzas@xn--zz.example", "invalid_address"),
     ],
     ids=["empty", "no-at", "no-domain", "no-local", "single-label", "ip-domain", "ip-literal",
          "space", "double-dot", "leading-dot", "trailing-dot", "quoted", "two-ats", "space-domain",
-         "angle", "display-name", "long-local", "long-total", "lf"],
+         "angle", "display-name", "long-local", "long-total", "lf", "encoded-word-crlf-bcc",
+         "encoded-word-b", "encoded-word-start", "bidi", "special-use-domain", "bad-a-label"],
 )  # fmt: skip
 def test_bad_addresses_are_refused_with_their_code(value, code):
     with pytest.raises(InvalidValue) as caught:

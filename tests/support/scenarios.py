@@ -46,6 +46,8 @@ from tests.support.smtpd import (
 SENDER = "ana@example.com"
 PASSWORD = "correct horse 9"
 RECIPIENT = "bob@example.net"
+UTF8_SENDER = "josé.núñez@example.com"
+"""A non-ASCII local part: it needs SMTPUTF8 (RFC 6531)."""
 USERS = {SENDER: PASSWORD}
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 SHORT_DEADLINE = 1.5
@@ -121,7 +123,7 @@ def _form(port: int, security: str, *, password: str | None = PASSWORD, **more: 
         "host": more.pop("host", "127.0.0.1"),
         "port": port,
         "security": security,
-        "sender": SENDER,
+        "sender": more.pop("sender", SENDER),
         "login": more.pop("login", ""),
         "password": password or "",
     }
@@ -138,6 +140,8 @@ class Smtpd:
     cert: Callable[[trustme.CA], trustme.LeafCert] | None = None
     deadline: float = 5.0
     policy_ports: Callable[[int], tuple[int, ...]] | None = None
+    form: dict[str, Any] = field(default_factory=dict)
+    """More form values (sender, login) for :func:`_form`."""
 
     @contextlib.contextmanager
     def __call__(self, ca: trustme.CA) -> Iterator[Case]:
@@ -150,7 +154,7 @@ class Smtpd:
             ports = self.policy_ports(port) if self.policy_ports else (port,)
             yield Case(
                 name="",
-                endpoint=_form(port, self.security, password=self.password),
+                endpoint=_form(port, self.security, password=self.password, **self.form),
                 policy=loopback_policy(*ports),
                 tls_context=client_context(ca),
                 step=Step.DATA,
@@ -347,6 +351,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         Smtpd(security="tls", listener=TLS, script=Script(auth_mechanisms=("XOAUTH2",))),
     ),
     Scenario("auth_before_starttls", A.AUTH_REQUIRES_TLS, S.AUTH, Smtpd(security="none")),
+    Scenario(
+        "password_over_plain_text",
+        A.PASSWORD_NOT_SENT_UNENCRYPTED,
+        S.AUTH,
+        Smtpd(security="none", listener=PLAIN, script=Script(auth_without_tls=True)),
+    ),
+    Scenario(
+        "utf8_sender_without_smtputf8",
+        A.SMTPUTF8_REQUIRED,
+        S.MAIL,
+        Smtpd(form={"sender": UTF8_SENDER, "login": SENDER}),
+    ),
     Scenario(
         "no_password",
         A.AUTH_REQUIRED,

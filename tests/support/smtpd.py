@@ -35,6 +35,10 @@ class Script:
     """EHLO keywords to hide, e.g. {"STARTTLS"} or {"AUTH"}."""
     auth_mechanisms: tuple[str, ...] | None = None
     """Replace the AUTH line of EHLO (e.g. ("XOAUTH2",))."""
+    auth_without_tls: bool = False
+    """Offer AUTH on an unencrypted session too, as some internal relays do."""
+    smtputf8: bool = False
+    """Offer SMTPUTF8 (RFC 6531); aiosmtpd does not by default."""
 
 
 class ScriptedSMTP(SMTP):
@@ -149,6 +153,13 @@ class FaultySmtpd(LoopbackSmtpd):
         outer = self
 
         class _Session(ScriptedSMTP):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                if outer.script.auth_without_tls:
+                    kwargs["auth_require_tls"] = False
+                if outer.script.smtputf8:
+                    kwargs["enable_SMTPUTF8"] = True
+                super().__init__(*args, **kwargs)
+
             @property
             def script(self) -> Script:  # type: ignore[override]
                 return outer.script

@@ -1,4 +1,5 @@
-"""Reads: which companies and accounts a user may see, and which account is in use."""
+"""Reads: the accounts a user sees for a company, grouped by type, and which one is in use.
+Who may see what is decided in ``permissions``; this module only arranges it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import QuerySet
 
+from emisario.accounts import permissions
 from emisario.accounts.models import AccountType, Company, SmtpAccount
 from emisario.core.accounts import NoAccountAvailable, Resolution, ranking_key, resolve_account
 from emisario.core.errors import InvalidValue
@@ -15,11 +17,8 @@ from emisario.core.smtp.url import parse_smtp_url
 
 
 def companies_for_user(user) -> QuerySet[Company]:
-    """Companies the user belongs to. Membership is the only way in: nobody sees another
-    company's accounts, superusers included (they have the admin)."""
-    if not user.is_authenticated:
-        return Company.objects.none()
-    return Company.objects.filter(members=user).order_by("code")
+    """Companies the user may act for (see ``permissions.companies_for``)."""
+    return permissions.companies_for(user)
 
 
 def generic_endpoint() -> SmtpEndpoint | None:
@@ -34,14 +33,6 @@ def generic_endpoint() -> SmtpEndpoint | None:
         return None
 
 
-def accounts_for_company(company: Company | None) -> QuerySet[SmtpAccount]:
-    """A company's own accounts plus the system default accounts."""
-    accounts = SmtpAccount.objects.select_related("account_type", "company")
-    if company is None:
-        return accounts.filter(company__isnull=True)
-    return accounts.filter(company__in=[company]) | accounts.filter(company__isnull=True)
-
-
 @dataclass
 class TypeGroup:
     """One account type as the screen shows it: its accounts in the order CRONUS ranks them,
@@ -54,8 +45,10 @@ class TypeGroup:
     in_use: SmtpAccount | None = None
 
 
-def type_groups(company: Company) -> list[TypeGroup]:
-    accounts = list(accounts_for_company(company))
+def type_groups(user, company: Company) -> list[TypeGroup]:
+    """Per type, the accounts ``user`` sees on ``company``'s page (its own plus the system
+    ones: the same set CRONUS ranks for that company) and the one in use."""
+    accounts: list[SmtpAccount] = list(permissions.visible_accounts(user, company))
     by_id = {account.pk: account for account in accounts}
     rows = [account.as_row() for account in accounts]
     generic = generic_endpoint()

@@ -1,24 +1,22 @@
-"""Writes: saving, deleting and testing accounts, each leaving an audit record."""
+"""Writes: saving and deleting accounts, each checked by ``permissions`` and the network
+policy, each leaving an audit record. Testing them (Probar, Detectar) is in ``probing``."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import ssl
+import enum
+import ipaddress
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
-from emisario.accounts import crypto
+from emisario.accounts import crypto, permissions
 from emisario.accounts.models import AccountType, AuditAction, AuditRecord, Company, SmtpAccount
 from emisario.core.errors import EmisarioError
-from emisario.core.netpolicy import NetworkPolicy
-from emisario.core.secrets import Secret, UndecryptableSecret
+from emisario.core.netpolicy import NetworkPolicy, PolicyRefused, SystemResolver
+from emisario.core.secrets import Secret
 from emisario.core.smtp.endpoint import SecurityMode, SmtpEndpoint
 
 AUDITED_FIELDS = (
@@ -67,10 +65,31 @@ class PasswordMustBeRetyped(EmisarioError):
     otherwise anyone allowed to edit could send a saved password to a server of their own."""
 
 
-class RateLimited(EmisarioError):
-    def __init__(self, retry_after: int) -> None:
-        self.retry_after = retry_after
-        super().__init__(f"too many tests; retry in {retry_after} s")
+class TargetRefused(EmisarioError):
+    """The network policy forbids the account's server or port. ``field`` is "host" or "port"
+    (where the form shows it); ``reason`` is for the administrator's log only, the user gets
+    the same words as Probar's refusal so nothing tells what listens where."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field} refused by the network policy ({reason})")
+
+
+class TargetCheck(enum.Enum):
+    """What the policy check at Guardar established."""
+
+    ALLOWED = "allowed"
+    """Port allowed; every address the name has (or the literal) allowed."""
+    UNRESOLVED = "unresolved"
+    """Port allowed, but the name did not resolve now (unknown or the resolver failed). The
+    account may be saved: sending checks the addresses again when it connects."""
+
+
+@dataclass(frozen=True)
+class Saved:
+    account: SmtpAccount
+    target: TargetCheck
 
 
 def _audit_value(value):
@@ -81,6 +100,7 @@ def _audit_value(value):
     return value if isinstance(value, bool | int) else str(value)
 
 
+@sensitive_variables("typed")
 def effective_password(
     *, account: SmtpAccount | None, data: AccountInput, typed: Secret | None
 ) -> Secret | None:
@@ -95,6 +115,7 @@ def effective_password(
     return crypto.decrypt(account.password_token)
 
 
+@sensitive_variables("typed")
 def password_for_detection(
     *, account: SmtpAccount | None, host: str, typed: Secret | None
 ) -> Secret | None:
@@ -107,53 +128,86 @@ def password_for_detection(
     return crypto.decrypt(account.password_token)
 
 
-def account_fingerprint(account: SmtpAccount) -> str:
-    """A digest of what a test depends on: connection settings and the stored (encrypted)
-    password token. It changes when any of them does, so a kept test result can say it is
-    stale; it is built from ciphertext, so it tells nothing about the password."""
-    material = "\x1f".join(
-        str(part)
-        for part in (
-            account.host,
-            account.port,
-            account.security,
-            account.sender,
-            account.login,
-            account.password_token,
-        )
+def probe_policy() -> NetworkPolicy:
+    """The one network policy: Guardar, Probar, Detectar and (tomorrow) sending follow it."""
+    return NetworkPolicy.from_settings(
+        ports=settings.EMISARIO_PROBE_PORTS,
+        allow=settings.EMISARIO_PROBE_ALLOW,
+        plaintext_auth_allow=settings.EMISARIO_PLAINTEXT_AUTH_ALLOW,
     )
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-def describes_account(account: SmtpAccount, data: AccountInput, password: Secret | None) -> bool:
-    """True when a test of ``data`` with ``password`` is a test of the saved ``account``."""
-    fields = (*CONNECTION_FIELDS, "sender", "login")
-    if any(getattr(account, name) != getattr(data, name) for name in fields):
-        return False
-    if not account.has_password:
-        return password is None
+def run_async(coroutine):
+    """Run a coroutine from synchronous code (a view, a command), in its own event loop."""
+    return asyncio.run(coroutine)
+
+
+async def _resolve(host: str, port: int, seconds: float) -> list[str]:
+    async with asyncio.timeout(seconds):
+        return await SystemResolver().resolve(host, port)
+
+
+def check_target(host: str, port: int) -> TargetCheck:
+    """Apply the network policy to a server about to be saved; raise ``TargetRefused``.
+
+    An IP literal or an allow-listed name is checked as it is; another name is resolved
+    (within Probar's deadline) and every address must be allowed. A name that does not
+    resolve now is not refused: DNS can be down or not yet published, and sending checks the
+    addresses again when it connects."""
+    policy = probe_policy()
     try:
-        stored = crypto.decrypt(account.password_token)
-    except UndecryptableSecret:
-        return False
-    return password is not None and hmac.compare_digest(
-        stored.reveal().encode("utf-8"), password.reveal().encode("utf-8")
-    )
+        policy.check_port(port)
+    except PolicyRefused as exc:
+        raise TargetRefused("port", exc.reason) from None
+    if host in policy.allowed_hosts:
+        return TargetCheck.ALLOWED
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        try:
+            addresses = run_async(_resolve(host, port, settings.EMISARIO_PROBE_DEADLINE))
+        except (OSError, TimeoutError, UnicodeError):
+            return TargetCheck.UNRESOLVED
+    try:
+        policy.check_addresses(host, addresses)
+    except PolicyRefused as exc:
+        raise TargetRefused("host", exc.reason) from None
+    return TargetCheck.ALLOWED
 
 
-def account_record_test(account: SmtpAccount, summary: dict) -> None:
-    """Keep a test result on the account, with the fingerprint of what was tested."""
-    account.last_test = summary
-    account.last_test_fingerprint = account_fingerprint(account)
-    account.save(update_fields=["last_test", "last_test_fingerprint"])
-
-
-@transaction.atomic
+@sensitive_variables("typed_password", "password")
 def account_save(
     *, actor, account: SmtpAccount | None, data: AccountInput, typed_password: Secret | None
-) -> SmtpAccount:
-    """Create or update an account and record who changed what (never the password)."""
+) -> Saved:
+    """Create or update an account and record who changed what (never the password).
+
+    Refuses with ``permissions.AccessDenied`` / ``NotFound`` when ``actor`` may not write it,
+    ``PasswordMustBeRetyped`` when a stored password would follow a changed server, and
+    ``TargetRefused`` when the network policy forbids the server: every caller, not only the
+    screen, gets the same rules. The DNS lookup happens before the transaction opens."""
+    permissions.check_may_act(actor, account=account, company=data.company)
     password = effective_password(account=account, data=data, typed=typed_password)
+    target = check_target(data.host, data.port)
+    with transaction.atomic():
+        saved = _write(
+            actor=actor,
+            account=account,
+            data=data,
+            typed_password=typed_password,
+            keep_password=password is not None,
+        )
+    return Saved(saved, target)
+
+
+@sensitive_variables("typed_password")
+def _write(
+    *,
+    actor,
+    account: SmtpAccount | None,
+    data: AccountInput,
+    typed_password: Secret | None,
+    keep_password: bool,
+) -> SmtpAccount:
     creating = account is None
     before = {} if creating else {name: getattr(account, name) for name in AUDITED_FIELDS}
     if creating:
@@ -164,7 +218,7 @@ def account_save(
     password_changed = bool(typed_password)
     if password_changed:
         account.password_token = crypto.encrypt(typed_password)
-    elif password is None:
+    elif not keep_password:
         account.password_token = ""
     account.save()
     changes = {
@@ -186,61 +240,17 @@ def account_save(
     return account
 
 
-@transaction.atomic
 def account_delete(*, actor, account: SmtpAccount) -> None:
-    AuditRecord.objects.create(
-        actor=actor,
-        action=AuditAction.DELETE,
-        account=None,
-        account_label=str(account),
-        company=account.company,
-        target=f"{account.host}:{account.port}",
-        changes={name: [_audit_value(getattr(account, name)), None] for name in AUDITED_FIELDS},
-    )
-    account.delete()
-
-
-def probe_policy() -> NetworkPolicy:
-    return NetworkPolicy.from_settings(
-        ports=settings.EMISARIO_PROBE_PORTS, allow=settings.EMISARIO_PROBE_ALLOW
-    )
-
-
-def probe_tls_context() -> ssl.SSLContext:
-    """Certificates are always verified; a CA file adds private CAs to the system's store."""
-    context = ssl.create_default_context()
-    if settings.EMISARIO_PROBE_CA_FILE:
-        context.load_verify_locations(cafile=settings.EMISARIO_PROBE_CA_FILE)
-    return context
-
-
-def claim_probe_slot(
-    *, actor, action: str, company: Company | None, account: SmtpAccount | None, target: str
-) -> AuditRecord:
-    """Record the run before it starts; refuse if the user ran too many in the window. The
-    user's row is locked so concurrent requests on several hosts count correctly."""
-    limit, window = settings.EMISARIO_PROBE_RATE
+    """Delete an account ``actor`` may change, recording what it was."""
+    permissions.check_may_act(actor, account=account, company=account.company)
     with transaction.atomic():
-        get_user_model().objects.select_for_update().filter(pk=actor.pk).first()
-        since = timezone.now() - timedelta(seconds=window)
-        recent = AuditRecord.objects.filter(
-            actor=actor, action__in=[AuditAction.TEST, AuditAction.DETECT], at__gte=since
-        ).order_by("at")
-        if recent.count() >= limit:
-            oldest = recent.first().at
-            retry = int((oldest + timedelta(seconds=window) - timezone.now()).total_seconds()) + 1
-            raise RateLimited(max(retry, 1))
-        return AuditRecord.objects.create(
+        AuditRecord.objects.create(
             actor=actor,
-            action=action,
-            account=account,
-            account_label=str(account) if account else "",
-            company=company,
-            target=target,
-            verdict="running",
+            action=AuditAction.DELETE,
+            account=None,
+            account_label=str(account),
+            company=account.company,
+            target=f"{account.host}:{account.port}",
+            changes={name: [_audit_value(getattr(account, name)), None] for name in AUDITED_FIELDS},
         )
-
-
-def run_async(coroutine):
-    """Run a coroutine from a synchronous view, in its own event loop."""
-    return asyncio.run(coroutine)
+        account.delete()

@@ -1,3 +1,4 @@
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -14,5 +15,10 @@ urlpatterns = [
     path("idioma/", set_language, name="set_language"),
     path("admin/", admin.site.urls),
 ]
+
+# The demo's pages exist only where the demo is installed (bin/demo, the tests); a deployment
+# leaves the app out and so never imports its mailbox (aiosmtpd, trustme).
+if apps.is_installed("emisario.demo"):
+    urlpatterns.append(path("demo/", include("emisario.demo.urls")))
 
 handler403 = "emisario.console.views.errors.forbidden"

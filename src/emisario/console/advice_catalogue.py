@@ -263,6 +263,36 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
             "if it is an internal relay that needs none, or use port 587.",
         ),
     },
+    "password_not_sent_unencrypted": {
+        "es": (
+            "La contraseña no se envió: la conexión no está cifrada.",
+            "Emisario nunca envía una contraseña sin cifrar, porque cualquiera en la red "
+            "podría leerla. Marque «SSL» (STARTTLS en el puerto 587, SSL/TLS en el 465). Si "
+            "{host} es un servidor interno sin cifrado, el administrador del sistema puede "
+            "autorizarlo en EMISARIO_PLAINTEXT_AUTH_ALLOW.",
+        ),
+        "en": (
+            "The password was not sent: the connection is not encrypted.",
+            "Emisario never sends a password unencrypted, since anyone on the network could "
+            'read it. Tick "SSL" (STARTTLS on port 587, SSL/TLS on 465). If {host} is an '
+            "internal relay without encryption, the system administrator can allow it in "
+            "EMISARIO_PLAINTEXT_AUTH_ALLOW.",
+        ),
+    },
+    "smtputf8_required": {
+        "es": (
+            "El servidor no acepta direcciones con acentos o «ñ» antes de la @.",
+            "{host} no ofrece SMTPUTF8, la extensión que permite enviar desde o hacia una "
+            "dirección como {sender}. Use una dirección sin acentos antes de la @ o un "
+            "servidor que ofrezca SMTPUTF8. No se envió nada.",
+        ),
+        "en": (
+            "The server does not accept addresses with accents before the @.",
+            "{host} does not offer SMTPUTF8, the extension needed to send from or to an "
+            "address such as {sender}. Use an address without accents before the @, or a "
+            "server that offers SMTPUTF8. Nothing was sent.",
+        ),
+    },
     "auth_mechanism_unsupported": {
         "es": (
             "El servidor no admite el tipo de autenticación de Emisario.",

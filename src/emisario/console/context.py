@@ -1,5 +1,8 @@
+from django.apps import apps
 from django.conf import settings
 
 
 def console(request):
-    return {"demo_mailbox_enabled": bool(settings.EMISARIO_DEMO_MAILDIR)}
+    # The demo's mailbox page exists only where the demo app is installed and has a Maildir.
+    maildir = getattr(settings, "EMISARIO_DEMO_MAILDIR", "")
+    return {"demo_mailbox_enabled": apps.is_installed("emisario.demo") and bool(maildir)}

@@ -12,13 +12,15 @@ import hashlib
 import time
 from dataclasses import dataclass
 
+from django.views.decorators.debug import sensitive_variables
+
 from emisario.accounts import crypto
 from emisario.accounts.models import SmtpAccount
 from emisario.accounts.services import AccountInput
 from emisario.core.secrets import Secret, UndecryptableSecret
 
 SESSION_KEY = "emisario.tested"
-MAX_AGE = 15 * 60  # seconds
+MAX_AGE = 15 * 60  # seconds: long enough to read the verdict, short enough to be this visit
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ def _binding(account: SmtpAccount | None, data: AccountInput) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()
 
 
+@sensitive_variables("password")
 def remember(
     session, *, account: SmtpAccount | None, data: AccountInput, password: Secret, summary: dict
 ) -> None:
@@ -51,8 +54,10 @@ def remember(
     }
 
 
+@sensitive_variables("entry")
 def recall(session, *, account: SmtpAccount | None, data: AccountInput) -> Tested | None:
-    """The password tested for these same values, if it is recent enough."""
+    """The password tested for these same values, if it is recent enough. Missing or bad
+    encryption keys raise ``SecretKeyError`` (a configuration error, never a silent miss)."""
     entry = session.get(SESSION_KEY)
     if not entry or entry.get("binding") != _binding(account, data):
         return None

@@ -14,6 +14,22 @@ RATE_LIMITED = _("Too many tests in a short time. Try again in %(seconds)s secon
 UNREADABLE_PASSWORD = _(
     "The saved password cannot be read with the current encryption keys. Type it again."
 )
+SAVED_UNRESOLVED = _(
+    "The configuration was saved, but the name %(host)s could not be looked up right now, so "
+    "its addresses were not checked. Sending checks them again when it connects; press Probar "
+    "to test the account."
+)
+KEYS_UNAVAILABLE_TITLE = _("The encryption keys are not configured correctly")
+KEYS_UNAVAILABLE = _(
+    "Emisario cannot encrypt or read SMTP passwords: the setting EMISARIO_SECRET_KEYS is "
+    "empty or holds a value that is not a valid key. The action was not carried out."
+)
+KEYS_UNAVAILABLE_FIX = _(
+    "Tell your system administrator. They must set EMISARIO_SECRET_KEYS to one or more Fernet "
+    "keys separated by commas (the new one first, keeping the ones used so far so the saved "
+    "passwords stay readable) and restart Emisario. A key can be generated with the command "
+    "below."
+)
 NO_COMPANY = _("Your user does not belong to any company. Ask the administrator to add you.")
 
 INVALID_VALUE = {
@@ -23,6 +39,13 @@ INVALID_VALUE = {
     "invalid_address": _("Write a valid e-mail address, such as cobranza@empresa.com."),
     "invalid_port": _("The port must be a number from 1 to 65535."),
     "too_long": _("The text is too long."),
+    "invisible_characters": _(
+        "Invisible or text-direction characters are not allowed (they can disguise an "
+        "address); type the text again instead of pasting it."
+    ),
+    "encoded_word": _(
+        "An address cannot contain «=?»: that is encoded text, not part of an e-mail address."
+    ),
 }
 
 PERMISSION_NAMES = {

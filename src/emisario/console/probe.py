@@ -1,25 +1,14 @@
-"""Probar and Detectar as the console runs them: the domain's diagnosis, plus rate limit,
-audit and the translated verdict."""
+"""Probar's and Detectar's results as the console shows them: steps with labels, the advice
+in words. Running them (permission, rate limit, audit, last result) is
+``emisario.accounts.probing``'s; this module only presents."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.utils import timezone
 from django.utils.translation import get_language
 
-from emisario.accounts.models import AuditAction, Company, SmtpAccount
-from emisario.accounts.services import (
-    AccountInput,
-    account_fingerprint,
-    account_record_test,
-    claim_probe_slot,
-    describes_account,
-    probe_policy,
-    probe_tls_context,
-    run_async,
-)
 from emisario.console.advice_catalogue import advice_text
 from emisario.console.messages import (
     DETECT_PROPOSAL,
@@ -30,11 +19,8 @@ from emisario.console.messages import (
     TLS_LABELS,
     YES_NO,
 )
-from emisario.core.secrets import Secret
 from emisario.core.smtp.advice import SUGGESTED_PORTS, Advice
-from emisario.core.smtp.confirmation import confirmation_message
-from emisario.core.smtp.detect import Detection, detect, parse_combinations
-from emisario.core.smtp.diagnose import diagnose
+from emisario.core.smtp.detect import Detection
 from emisario.core.smtp.steps import Diagnosis
 
 
@@ -140,68 +126,6 @@ def verdict_of(diagnosis: Diagnosis, data: dict) -> Verdict:
     return verdict
 
 
-def run_probe(
-    *,
-    actor,
-    company: Company | None,
-    account: SmtpAccount | None,
-    data: AccountInput,
-    password: Secret | None,
-) -> Diagnosis:
-    """Run Probar: send the real confirmation mail to the Usuario address."""
-    endpoint = data.endpoint(password)
-    record = claim_probe_slot(
-        actor=actor,
-        action=AuditAction.TEST,
-        company=company,
-        account=account,
-        target=endpoint.target,
-    )
-    message = confirmation_message(
-        endpoint,
-        recipient=endpoint.sender,
-        now=timezone.localtime(),
-        language=(get_language() or "es")[:2],
-    )
-    diagnosis = run_async(
-        diagnose(
-            endpoint,
-            recipient=endpoint.sender,
-            message=message,
-            policy=probe_policy(),
-            deadline=settings.EMISARIO_PROBE_DEADLINE,
-            tls_context=probe_tls_context(),
-        )
-    )
-    failure = diagnosis.failure
-    record.verdict = "ok" if diagnosis.ok else f"{failure.step}:{failure.advice}"[:60]
-    record.changes = {
-        "security": str(endpoint.security),
-        "steps": [[r.step.value, r.status.value, r.reply_code] for r in diagnosis.steps],
-    }
-    if failure is not None and "policy_reason" in failure.details:
-        record.changes["policy_reason"] = failure.details["policy_reason"]
-    record.save(update_fields=["verdict", "changes"])
-    if account is not None and describes_account(account, data, password):
-        account_record_test(account, test_summary(diagnosis))
-    return diagnosis
-
-
-def test_summary(diagnosis: Diagnosis) -> dict:
-    summary = diagnosis.as_dict()
-    summary["tested_at"] = timezone.now().isoformat()
-    return summary
-
-
-def last_test_of(account: SmtpAccount) -> dict | None:
-    """The account's last test, marked stale when the account changed since."""
-    if not account.last_test:
-        return None
-    result = dict(account.last_test)
-    result["stale"] = account_fingerprint(account) != account.last_test_fingerprint
-    return result
-
-
 @dataclass
 class CandidateView:
     port: int
@@ -261,42 +185,3 @@ def detection_view(detection: Detection, data: dict) -> DetectionView:
     if detection.auth is not None:
         view.auth = verdict_of(detection.auth, {**data, "port": proposal.port if proposal else ""})
     return view
-
-
-def run_detect(
-    *,
-    actor,
-    company: Company | None,
-    account: SmtpAccount | None,
-    data: dict,
-    password: Secret | None,
-) -> Detection:
-    """Run Detectar on the typed server: every sensible port and security, side by side."""
-    record = claim_probe_slot(
-        actor=actor,
-        action=AuditAction.DETECT,
-        company=company,
-        account=account,
-        target=data["host"],
-    )
-    detection = run_async(
-        detect(
-            host=data["host"],
-            sender=data["sender"],
-            login=data.get("login", ""),
-            password=password,
-            policy=probe_policy(),
-            deadline=settings.EMISARIO_PROBE_DEADLINE,
-            tls_context=probe_tls_context(),
-            combinations=parse_combinations(settings.EMISARIO_DETECT_COMBINATIONS),
-        )
-    )
-    proposal = detection.proposal
-    record.verdict = f"{proposal.port}/{proposal.security}" if proposal else "none"
-    record.changes = {
-        "tried": [[c.port, str(c.security), c.ok] for c in detection.candidates],
-        "warnings": [str(w) for w in detection.warnings],
-        "password_checked": detection.auth is not None,
-    }
-    record.save(update_fields=["verdict", "changes"])
-    return detection

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from emisario.console.views import mailbox, menu, smtp
+from emisario.console.views import menu, smtp
 
 app_name = "console"
 
@@ -23,5 +23,4 @@ urlpatterns = [
         smtp.account_remove,
         name="account_remove",
     ),
-    path("demo/buzon/", mailbox.demo_mailbox, name="demo_mailbox"),
 ]

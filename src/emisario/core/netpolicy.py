@@ -10,13 +10,14 @@ goes to the checked address, so DNS rebinding between check and connect cannot w
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import functools
+import contextlib
+import errno
 import ipaddress
 import socket
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from emisario.core.errors import EmisarioError, InvalidValue
 
@@ -78,25 +79,86 @@ class Resolver(Protocol):
         ...
 
 
-# getaddrinfo() blocks and cannot be interrupted. On the event loop's default executor a hung
-# resolver would also hold up ``asyncio.run()``, which waits for that executor on the way out,
-# long after the test's deadline; a pool of our own is left to finish in the background.
-_LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="emisario-dns")
+class ResolverBusy(OSError):
+    """Too many lookups are still waiting for a resolver that does not answer."""
 
 
 class SystemResolver:
-    """The operating system's resolver, in threads of its own (see ``_LOOKUPS``)."""
+    """The operating system's resolver, one daemon thread per lookup.
+
+    ``getaddrinfo()`` blocks and cannot be interrupted. In a shared pool, a resolver that never
+    answers would hold every worker thread, and each later test, even one to a healthy name,
+    would queue behind the hung ones until its deadline: one bad DNS server would stop Probar
+    for the whole process. A thread of its own per lookup means a hung lookup only ever costs
+    its own caller (who stops waiting at the deadline) and the thread, which ends when the
+    system resolver gives up. ``MAX_PENDING`` bounds how many such threads may pile up. IP
+    literals never get here: callers use them as they are.
+    """
+
+    MAX_PENDING = 64
+    _pending = 0
+    _lock = threading.Lock()
 
     async def resolve(self, host: str, port: int) -> list[str]:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return [host]
         loop = asyncio.get_running_loop()
-        lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
-        infos = await loop.run_in_executor(_LOOKUPS, lookup)
+        future: asyncio.Future[list[tuple[Any, ...]]] = loop.create_future()
+        with SystemResolver._lock:
+            if SystemResolver._pending >= self.MAX_PENDING:
+                raise ResolverBusy(errno.EAGAIN, "too many DNS lookups are waiting for an answer")
+            SystemResolver._pending += 1
+        thread = threading.Thread(
+            target=_lookup, args=(loop, future, host, port), name="emisario-dns", daemon=True
+        )
+        try:
+            thread.start()
+        except BaseException:
+            _release()
+            raise
+        infos = await future
         seen: list[str] = []
         for _family, _type, _proto, _canon, sockaddr in infos:
             address = str(sockaddr[0]).split("%", 1)[0]
             if address not in seen:
                 seen.append(address)
         return seen
+
+
+def _release() -> None:
+    with SystemResolver._lock:
+        SystemResolver._pending -= 1
+
+
+def _lookup(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[list[tuple[Any, ...]]],
+    host: str,
+    port: int,
+) -> None:
+    """Runs in its own thread; hands the answer back to the loop if it is still waiting."""
+    try:
+        result: Any = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        failed = False
+    except BaseException as exc:  # handed to the waiting coroutine, which raises it
+        result, failed = exc, True
+    finally:
+        _release()
+
+    def deliver() -> None:
+        if future.done():  # the caller gave up (deadline): nobody is waiting
+            return
+        if failed:
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+        loop.call_soon_threadsafe(deliver)
 
 
 def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
@@ -144,6 +206,18 @@ def parse_allow_entry(entry: str) -> IPNetwork | str:
         raise InvalidValue("invalid_allow_entry", field="allow", value=entry) from None
 
 
+def _split_entries(entries: Sequence[str]) -> tuple[tuple[IPNetwork, ...], frozenset[str]]:
+    networks: list[IPNetwork] = []
+    hosts: set[str] = set()
+    for entry in entries:
+        parsed = parse_allow_entry(entry)
+        if isinstance(parsed, str):
+            hosts.add(parsed)
+        else:
+            networks.append(parsed)
+    return tuple(networks), frozenset(hosts)
+
+
 @dataclass(frozen=True)
 class NetworkPolicy:
     """Ports a test may use and non-public targets the administrator allows."""
@@ -151,21 +225,39 @@ class NetworkPolicy:
     allowed_ports: frozenset[int] = frozenset({25, 465, 587, 2525})
     allowed_networks: tuple[IPNetwork, ...] = ()
     allowed_hosts: frozenset[str] = field(default_factory=frozenset)
+    plaintext_auth_networks: tuple[IPNetwork, ...] = ()
+    """Where a password may travel unencrypted (an internal relay the administrator named)."""
+    plaintext_auth_hosts: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
-    def from_settings(cls, *, ports: Iterable[int], allow: Sequence[str]) -> NetworkPolicy:
-        networks: list[IPNetwork] = []
-        hosts: set[str] = set()
-        for entry in allow:
-            parsed = parse_allow_entry(entry)
-            if isinstance(parsed, str):
-                hosts.add(parsed)
-            else:
-                networks.append(parsed)
+    def from_settings(
+        cls,
+        *,
+        ports: Iterable[int | str],
+        allow: Sequence[str],
+        plaintext_auth_allow: Sequence[str] = (),
+    ) -> NetworkPolicy:
+        networks, hosts = _split_entries(allow)
+        plain_networks, plain_hosts = _split_entries(plaintext_auth_allow)
         checked_ports = frozenset(int(port) for port in ports)
         if any(not 1 <= port <= 65535 for port in checked_ports):
             raise InvalidValue("invalid_port", field="ports")
-        return cls(checked_ports, tuple(networks), frozenset(hosts))
+        return cls(checked_ports, networks, hosts, plain_networks, plain_hosts)
+
+    def password_may_travel_unencrypted(self, host: str, address: str) -> bool:
+        """The one rule for every path that logs in (Probar, Detectar, CRONUS): a password
+        goes over a plain connection only to a host or network the administrator named."""
+        if host in self.plaintext_auth_hosts:
+            return True
+        try:
+            parsed = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(
+            parsed in network
+            for network in self.plaintext_auth_networks
+            if network.version == parsed.version
+        )
 
     def check_port(self, port: int) -> None:
         if port not in self.allowed_ports:

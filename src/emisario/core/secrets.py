@@ -42,7 +42,7 @@ class Secret:
 
     __str__ = __repr__
 
-    def __reduce__(self):  # pickling would write the plaintext somewhere unexpected
+    def __reduce__(self) -> str:  # pickling would write the plaintext somewhere unexpected
         raise TypeError("Secret cannot be pickled")
 
 

@@ -72,3 +72,38 @@ def test_hostname_matches(host, names, expected):
 def test_classify_ssl_error_without_verification_code():
     assert classify_ssl_error(ConnectionResetError()) is Fault.TLS_FAILED
     assert classify_ssl_error(ssl.SSLError(1, "boom")) is Fault.TLS_FAILED
+
+
+def test_an_extra_ca_file_adds_to_the_system_store_instead_of_replacing_it(tmp_path, monkeypatch):
+    """Issue 6, point 17: a company relay with a private CA must not cost every public server
+    its trust. The "system store" here is a CA of our own, named by SSL_CERT_FILE (which
+    OpenSSL's default verify paths honour)."""
+    import asyncio
+
+    import aiosmtplib
+    import trustme
+
+    from emisario.demo.mailbox import TLS, LoopbackSmtpd
+
+    public_ca, private_ca = trustme.CA(), trustme.CA()
+    system_file, extra_file = tmp_path / "system.pem", tmp_path / "extra.pem"
+    public_ca.cert_pem.write_to_path(str(system_file))
+    private_ca.cert_pem.write_to_path(str(extra_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(system_file))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "none"))
+    context = default_tls_context(str(extra_file))
+
+    async def greet(port: int) -> int:
+        smtp = aiosmtplib.SMTP(
+            hostname="localhost", port=port, use_tls=True, tls_context=context, timeout=5
+        )
+        response = await smtp.connect()
+        await smtp.quit()
+        return response.code
+
+    with (
+        LoopbackSmtpd(listeners=(TLS,), ca=public_ca) as public,
+        LoopbackSmtpd(listeners=(TLS,), ca=private_ca) as private,
+    ):
+        assert asyncio.run(greet(public.port(TLS))) == 220
+        assert asyncio.run(greet(private.port(TLS))) == 220

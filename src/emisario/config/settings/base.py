@@ -10,34 +10,45 @@ Environment variables:
   ``smtp+starttls://user:password@smtp.example.com:587?from=noreply@example.com``.
 - ``EMISARIO_PROBE_ALLOW``: comma-separated networks or host names that Probar may reach even
   though they are not public (an internal relay, for example).
+- ``EMISARIO_PLAINTEXT_AUTH_ALLOW``: comma-separated networks or host names to which a password
+  may be sent over an unencrypted connection (an internal relay); empty by default.
+- ``EMISARIO_LOGIN_*`` and ``EMISARIO_PROXY_COUNT``: sign-in throttling (django-axes), see
+  ``emisario.config.login_throttle``.
+
+Every variable is read through ``emisario.config.env``: a malformed value never raises here, it
+falls back to the default and becomes system check ``emisario.E010``, naming the variable and
+the fix, so the server refuses to start with a sentence instead of a traceback.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
+from emisario.config.database import database_from_url
+from emisario.config.env import Environment, host_pattern, web_origin
+
+# One reader for the whole process: modules that extend this one (demo, production) read
+# through it too, so their problems land in the same list (EMISARIO_SETTINGS_PROBLEMS below).
+env = Environment()
+env_list = env.strings  # kept for the settings modules that extend this one
+env_bool = env.boolean
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent.parent
-BASE_DIR = Path(os.environ.get("EMISARIO_HOME", Path.cwd())).resolve()
+BASE_DIR = Path(env.text("EMISARIO_HOME") or Path.cwd()).resolve()
 
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on", "si", "sí"}
-
-
-DEBUG = env_bool("EMISARIO_DEBUG")
-SECRET_KEY = os.environ.get("EMISARIO_SECRET_KEY", "")
-ALLOWED_HOSTS = env_list("EMISARIO_ALLOWED_HOSTS", "127.0.0.1,localhost")
-CSRF_TRUSTED_ORIGINS = env_list("EMISARIO_CSRF_TRUSTED_ORIGINS")
+DEBUG = env.boolean("EMISARIO_DEBUG")
+SECRET_KEY = env.text("EMISARIO_SECRET_KEY")
+ALLOWED_HOSTS = env.strings(
+    "EMISARIO_ALLOWED_HOSTS",
+    "127.0.0.1,localhost",
+    item=host_pattern,
+    example="erp.example.com,.example.com",
+)
+CSRF_TRUSTED_ORIGINS = env.strings(
+    "EMISARIO_CSRF_TRUSTED_ORIGINS", item=web_origin, example="https://erp.example.com"
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -46,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "emisario.accounts",
     "emisario.console",
     "emisario.demo",
@@ -60,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: it turns a lockout flagged during authentication into the response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "emisario.config.urls"
@@ -82,10 +96,10 @@ TEMPLATES = [
     },
 ]
 
+# SQLite gets WAL, a busy timeout and immediate transactions (see emisario.config.database).
 DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'emisario.sqlite3'}"),
-        conn_max_age=60,
+    "default": database_from_url(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'emisario.sqlite3'}")
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -97,6 +111,11 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "console:menu"
 LOGOUT_REDIRECT_URL = "login"
+# axes first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 # Spanish first: the seed's words are the product's words. English only when a user picks it.
 LANGUAGE_CODE = "es"
@@ -104,34 +123,74 @@ LANGUAGES = [("es", "Español"), ("en", "English")]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 USE_I18N = True
 USE_TZ = True
-TIME_ZONE = os.environ.get("EMISARIO_TIME_ZONE", "America/Mexico_City")
+TIME_ZONE = env.time_zone("EMISARIO_TIME_ZONE", "America/Mexico_City")
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("EMISARIO_SECURE_COOKIES")
+SESSION_COOKIE_SECURE = env.boolean("EMISARIO_SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
 # --- Emisario -------------------------------------------------------------------------------
-EMISARIO_SECRET_KEYS = env_list("EMISARIO_SECRET_KEYS")
-EMISARIO_GENERIC_SMTP_URL = os.environ.get("EMISARIO_GENERIC_SMTP_URL", "")
-EMISARIO_PROBE_DEADLINE = float(os.environ.get("EMISARIO_PROBE_DEADLINE", "10"))
-EMISARIO_PROBE_PORTS = [int(p) for p in env_list("EMISARIO_PROBE_PORTS", "25,465,587,2525")]
-EMISARIO_PROBE_ALLOW = env_list("EMISARIO_PROBE_ALLOW")
-EMISARIO_PROBE_CA_FILE = os.environ.get("EMISARIO_PROBE_CA_FILE", "")
+# What each value means (a Fernet key, an SMTP URL, a network) is judged by the system checks
+# in emisario.accounts.checks, on the final setting: values set in code are checked too.
+EMISARIO_SECRET_KEYS = env.strings("EMISARIO_SECRET_KEYS")
+EMISARIO_GENERIC_SMTP_URL = env.text("EMISARIO_GENERIC_SMTP_URL")
+EMISARIO_PROBE_DEADLINE = env.number(
+    "EMISARIO_PROBE_DEADLINE", 10.0, above=0, maximum=120, unit="seconds"
+)
+EMISARIO_PROBE_PORTS = env.ports("EMISARIO_PROBE_PORTS", [25, 465, 587, 2525])
+EMISARIO_PROBE_ALLOW = env.strings("EMISARIO_PROBE_ALLOW")
+# Where a password may go over an unencrypted connection (an internal relay); nowhere by default.
+EMISARIO_PLAINTEXT_AUTH_ALLOW = env.strings("EMISARIO_PLAINTEXT_AUTH_ALLOW")
+EMISARIO_PROBE_CA_FILE = env.text("EMISARIO_PROBE_CA_FILE")
 # What Detectar tries, best first, as port/mode (mode: tls, starttls, none).
-EMISARIO_DETECT_COMBINATIONS = env_list(
+EMISARIO_DETECT_COMBINATIONS = env.strings(
     "EMISARIO_DETECT_COMBINATIONS", "465/tls,587/starttls,25/starttls,2525/starttls,25/none"
 )
 # Probar/Detectar runs one user may start per window (seconds); counted in the audit trail.
-EMISARIO_PROBE_RATE = (int(os.environ.get("EMISARIO_PROBE_RATE_COUNT", "10")), 60)
+EMISARIO_PROBE_RATE = (
+    env.integer("EMISARIO_PROBE_RATE_COUNT", 10, minimum=1, maximum=10_000, unit="runs"),
+    60,
+)
 # A Maildir the console lists as "Buzón de demostración"; only the demo sets it.
-EMISARIO_DEMO_MAILDIR = os.environ.get("EMISARIO_DEMO_MAILDIR", "")
+EMISARIO_DEMO_MAILDIR = env.text("EMISARIO_DEMO_MAILDIR")
+
+# --- Sign-in throttling (django-axes; the rules are in emisario.config.login_throttle) --------
+EMISARIO_LOGIN_FAILURE_LIMIT = env.integer(
+    "EMISARIO_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000, unit="failed sign-ins"
+)
+EMISARIO_LOGIN_ADDRESS_FAILURE_LIMIT = env.integer(
+    "EMISARIO_LOGIN_ADDRESS_FAILURE_LIMIT", 50, minimum=0, maximum=100_000, unit="failed sign-ins"
+)
+EMISARIO_LOGIN_COOLOFF_MINUTES = env.integer(
+    "EMISARIO_LOGIN_COOLOFF_MINUTES", 15, minimum=0, maximum=10_080, unit="minutes"
+)
+# Reverse proxies in front of Emisario that append to X-Forwarded-For; 0 trusts only the
+# connection's own address (a client can write any X-Forwarded-For it likes).
+EMISARIO_PROXY_COUNT = env.integer("EMISARIO_PROXY_COUNT", 0, minimum=0, maximum=10, unit="proxies")
+AXES_FAILURE_LIMIT = EMISARIO_LOGIN_FAILURE_LIMIT
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# 0 minutes: locked until an administrator lifts it.
+AXES_COOLOFF_TIME = (
+    timedelta(minutes=EMISARIO_LOGIN_COOLOFF_MINUTES) if EMISARIO_LOGIN_COOLOFF_MINUTES else None
+)
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "emisario.config.login_throttle.LoginThrottleHandler"
+AXES_CLIENT_IP_CALLABLE = "emisario.config.login_throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "emisario.config.login_throttle.lockout_response"
+# Every failure is kept (admin: Access failures), besides the per-client counters and the log
+# of successful sign-ins; passwords are never stored (axes masks the password field).
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_VERBOSE = False
+
+# Malformed environment variables, reported by system check emisario.E010.
+EMISARIO_SETTINGS_PROBLEMS = env.problems
 
 LOGGING = {
     "version": 1,
@@ -141,3 +200,4 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"aiosmtplib": {"level": "WARNING"}, "mail.log": {"level": "WARNING"}},
 }
+DEFAULT_EXCEPTION_REPORTER_FILTER = "emisario.console.error_reports.PasswordSafeReporterFilter"

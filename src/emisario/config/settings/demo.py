@@ -7,9 +7,12 @@ restart; it is a demo, not a deployment: the keys live next to the database.
 import os
 
 from emisario.config.settings.base import *  # noqa: F403
-from emisario.config.settings.base import BASE_DIR, env_list
+from emisario.config.settings.base import BASE_DIR, INSTALLED_APPS, env_list
 
 DEBUG = False
+# The demo's own app (its mailbox page); deployments leave it out.
+if "emisario.demo" not in INSTALLED_APPS:
+    INSTALLED_APPS = [*INSTALLED_APPS, "emisario.demo"]
 SECRET_KEY = os.environ.get("EMISARIO_SECRET_KEY") or "demo-only-" + "x" * 40
 EMISARIO_SECRET_KEYS = env_list("EMISARIO_SECRET_KEYS")
 EMISARIO_DEMO_MAILDIR = os.environ.get(

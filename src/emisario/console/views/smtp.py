@@ -1,23 +1,42 @@
 """The seed's screen: CXC => Sistema => Envío de correos => SMTP, and its twin route
-Emisario => Sistema => Configuración => SMTP. Both reach this one view."""
+Emisario => Sistema => Configuración => SMTP. Both reach this one view.
+
+The view parses the request and renders; who may do what (``accounts.permissions``), what
+may be saved (``accounts.services``) and how a test runs (``accounts.probing``) are decided
+below it, and their refusals become responses here: ``NotFound`` a 404, ``AccessDenied`` the
+403 page naming the permission, ``TargetRefused`` an error on the field, ``SecretKeyError``
+the page for the administrator (``views.errors.keys_required``).
+"""
 
 from __future__ import annotations
+
+from functools import wraps
 
 from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from emisario.accounts import permissions
+from emisario.accounts import crypto, permissions
 from emisario.accounts.models import Company, SmtpAccount
-from emisario.accounts.selectors import companies_for_user, type_groups
+from emisario.accounts.probing import (
+    RateLimited,
+    account_record_test,
+    last_test_of,
+    run_detect,
+    run_probe,
+    test_summary,
+)
+from emisario.accounts.selectors import type_groups
 from emisario.accounts.services import (
     PasswordMustBeRetyped,
-    RateLimited,
+    TargetCheck,
+    TargetRefused,
     account_delete,
-    account_record_test,
     account_save,
     effective_password,
     password_for_detection,
@@ -25,15 +44,10 @@ from emisario.accounts.services import (
 from emisario.console import handover, providers
 from emisario.console import messages as texts
 from emisario.console.access import forbidden_page, requires
+from emisario.console.advice_catalogue import advice_text
 from emisario.console.forms import SCOPE_SYSTEM, AccountForm, values_with_connection
-from emisario.console.probe import (
-    detection_view,
-    last_test_of,
-    run_detect,
-    run_probe,
-    test_summary,
-    verdict_of,
-)
+from emisario.console.probe import detection_view, verdict_of
+from emisario.console.views.errors import keys_required
 from emisario.core.secrets import Secret, UndecryptableSecret
 from emisario.core.smtp.steps import Diagnosis
 
@@ -56,29 +70,44 @@ ADVANCED_FIELDS = (
 )
 
 
-def _company(request, companies) -> Company | None:
-    code = request.POST.get("empresa") or request.GET.get("empresa")
-    if not code:
-        return companies[0] if companies else None
-    for company in companies:
-        if company.code == code:
-            return company
-    raise Http404("company")  # another company's, or none: indistinguishable on purpose
+NEEDS_KEYS = {"probar", "guardar", "detectar"}
+"""Actions that encrypt or read a password: without usable keys they stop before any work."""
+SENSITIVE = ("password", "typed", "typed_password", "values", "kwargs")
+
+
+def _answer_refusals(view):
+    """The refusals of ``accounts.permissions`` as responses: another company's account or
+    company is a plain 404 (indistinguishable from a missing one), a missing permission the
+    403 page that names it."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except permissions.NotFound:
+            raise Http404("not found") from None
+        except permissions.AccessDenied as exc:
+            return forbidden_page(request, exc.permission)
+
+    return wrapper
+
+
+def _parameter(request, name: str) -> str:
+    return request.POST.get(name) or request.GET.get(name) or ""
 
 
 def _account(request, company: Company | None) -> SmtpAccount | None:
-    raw = request.POST.get("cuenta") or request.GET.get("cuenta")
+    raw = _parameter(request, "cuenta")
     if not raw:
         return None
     try:
-        account = SmtpAccount.objects.select_related("company", "account_type").get(pk=int(raw))
-    except (ValueError, SmtpAccount.DoesNotExist):
+        pk = int(raw)
+    except ValueError:
         raise Http404("account") from None
-    if not account.is_system and (company is None or account.company_id != company.pk):
-        raise Http404("account")
-    return account
+    return permissions.account_for(request.user, pk, company=company)
 
 
+@sensitive_variables("values")
 def _posted_values(request) -> dict:
     values = {name: request.POST.get(name, "") for name in AccountForm.base_fields}
     values.update({flag: flag in request.POST for flag in FLAGS})
@@ -91,6 +120,7 @@ PASSWORD_ERRORS = {
 }
 
 
+@sensitive_variables(*SENSITIVE)
 def _password(form: AccountForm, lookup, **kwargs) -> tuple[Secret | None, bool]:
     """Which password a test or save may use; a refusal becomes an error on the field."""
     try:
@@ -100,6 +130,7 @@ def _password(form: AccountForm, lookup, **kwargs) -> tuple[Secret | None, bool]
         return None, False
 
 
+@sensitive_variables(*SENSITIVE)
 def _unless_limited(request, run, **kwargs):
     """Run Probar or Detectar for the user, or say when they may try again."""
     try:
@@ -109,6 +140,32 @@ def _unless_limited(request, run, **kwargs):
         return None
 
 
+def _policy_refusal(form: AccountForm, exc: TargetRefused, data) -> None:
+    """Probar's own words for a refused target, on the field at fault (Servidor SMTP or
+    Puerto): the same whatever the reason, so a refusal does not tell what listens where."""
+    language = get_language() or "es"
+    title, fix = advice_text("policy_refused", language, host=data.host, port=data.port)
+    form.add_error(exc.field, f"{title} {fix}")
+
+
+@sensitive_variables(*SENSITIVE)
+def _save(request, route, form: AccountForm, account, company, data, typed, tested):
+    try:
+        saved = account_save(actor=request.user, account=account, data=data, typed_password=typed)
+    except TargetRefused as exc:
+        _policy_refusal(form, exc, data)
+        return None
+    if tested is not None:
+        account_record_test(saved.account, tested.summary)
+    handover.forget(request.session)
+    if saved.target is TargetCheck.UNRESOLVED:
+        messages.warning(request, texts.SAVED_UNRESOLVED % {"host": data.host})
+    else:
+        messages.success(request, texts.SAVED)
+    return redirect(screen_url(route, company, saved.account))
+
+
+@sensitive_variables(*SENSITIVE)
 def _test_or_save(request, route, form: AccountForm, account, company):
     """Probar or Guardar on a valid form. Returns (verdict, response): a response ends the
     request (Guardar redirects); otherwise the page is shown again with the verdict."""
@@ -127,14 +184,14 @@ def _test_or_save(request, route, form: AccountForm, account, company):
     if not usable:
         return None, None
     if request.POST["action"] == "guardar":
-        saved = account_save(actor=request.user, account=account, data=data, typed_password=typed)
-        if tested is not None:
-            account_record_test(saved, tested.summary)
-        handover.forget(request.session)
-        messages.success(request, texts.SAVED)
-        return None, redirect(screen_url(route, company, saved))
+        return None, _save(request, route, form, account, company, data, typed, tested)
     diagnosis = _unless_limited(
-        request, run_probe, company=company, account=account, data=data, password=password
+        request,
+        run_probe,
+        account=account,
+        data=data,
+        password=password,
+        language=get_language() or "es",
     )
     if diagnosis is None:
         return None, None
@@ -151,13 +208,15 @@ def _test_or_save(request, route, form: AccountForm, account, company):
     return verdict, None
 
 
+@sensitive_variables(*SENSITIVE)
 def _detect(request, form: AccountForm, account, company, form_kwargs):
     """Detectar: try the sensible ports and security modes of the typed server and put the one
     that works into the form. Needs only the server and the Usuario."""
     form.is_valid()
     if any(name in form.errors for name in DETECT_FIELDS):
         return form, None
-    data = {name: form.cleaned_data.get(name, "") for name in DETECT_FIELDS}
+    # Never the typed password in a plain dict: it would show in an error report's frames.
+    data = {name: form.cleaned_data.get(name, "") for name in DETECT_FIELDS - {"password"}}
     password, usable = _password(
         form,
         password_for_detection,
@@ -168,7 +227,14 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
     if not usable:
         return form, None
     detection = _unless_limited(
-        request, run_detect, company=company, account=account, data=data, password=password
+        request,
+        run_detect,
+        company=company,
+        account=account,
+        host=data["host"],
+        sender=data["sender"],
+        login=data.get("login", ""),
+        password=password,
     )
     if detection is None:
         return form, None
@@ -202,12 +268,16 @@ def screen_url(route: str, company: Company | None, account: SmtpAccount | None 
     return url + ("?" + "&".join(query) if query else "")
 
 
+@sensitive_post_parameters("password")
 @requires(permissions.EMISOPT)
 @require_http_methods(["GET", "POST"])
+@keys_required
+@_answer_refusals
+@sensitive_variables(*SENSITIVE)
 def smtp_screen(request, route: str):
     user = request.user
-    companies = list(companies_for_user(user))
-    company = _company(request, companies)
+    companies = list(permissions.companies_for(user))
+    company = permissions.company_for(user, _parameter(request, "empresa"))
     account = _account(request, company)
     can_system = permissions.can_manage_system_accounts(user)
     editable = account is None or permissions.can_change_account(user, account)
@@ -218,16 +288,16 @@ def smtp_screen(request, route: str):
         action = request.POST.get("action")
         if action not in ACTIONS:
             return HttpResponseBadRequest("unknown action")
-        if not editable:
-            return forbidden_page(request, permissions.PCSMTPG)
-        wants_system = request.POST.get("scope") == SCOPE_SYSTEM or company is None
-        if wants_system and not can_system:
-            return forbidden_page(request, permissions.PCSMTPG)
+        # Refuse before anything else (Proveedor included); the services check it again.
+        owner = None if request.POST.get("scope") == SCOPE_SYSTEM else company
+        permissions.check_may_act(user, account=account, company=owner)
+        if action in NEEDS_KEYS:
+            crypto.secret_box()  # SecretKeyError: the administrator's page, nothing done
         form = AccountForm(request.POST, **form_kwargs)
         if action == "proveedor":
             form = providers.form_with_preset(_posted_values(request), form_kwargs)
         elif action == "detectar":
-            form, detection = _detect(request, form, account, company, form_kwargs)
+            form, detection = _detect(request, form, account, owner, form_kwargs)
         elif form.is_valid():
             verdict, done = _test_or_save(request, route, form, account, company)
             if done is not None:
@@ -237,7 +307,7 @@ def smtp_screen(request, route: str):
     else:
         form = AccountForm(**form_kwargs)
 
-    groups = type_groups(company) if company is not None else []
+    groups = type_groups(user, company) if company is not None else []
     for group in groups:
         group.reason = texts.resolution_reason(group)
         for item in group.company_accounts + group.system_accounts:
@@ -266,16 +336,11 @@ def smtp_screen(request, route: str):
 
 @requires(permissions.EMISOPT)
 @require_POST
+@_answer_refusals
 def account_remove(request, route: str, pk: int):
-    companies = list(companies_for_user(request.user))
-    try:
-        account = SmtpAccount.objects.select_related("company").get(pk=pk)
-    except SmtpAccount.DoesNotExist:
-        raise Http404("account") from None
-    if not account.is_system and account.company not in companies:
+    account = SmtpAccount.objects.select_related("company").filter(pk=pk).first()
+    if account is None:
         raise Http404("account")
-    if not permissions.can_change_account(request.user, account):
-        return forbidden_page(request, permissions.PCSMTPG)
     company = account.company
     account_delete(actor=request.user, account=account)
     messages.success(request, texts.DELETED)

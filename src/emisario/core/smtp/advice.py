@@ -12,9 +12,11 @@ import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from emisario.core.smtp.steps import Step
 
+T = TypeVar("T")
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
@@ -62,6 +64,11 @@ class Advice(enum.StrEnum):
     """A 4xx reply: greylisting, server busy (421, 451 4.7.1); try again in a few minutes."""
     AUTH_NOT_OFFERED = "auth_not_offered"
     """A password was given but the server does not offer AUTH at all."""
+    PASSWORD_NOT_SENT_UNENCRYPTED = "password_not_sent_unencrypted"
+    """The session is not encrypted, so the password was not sent (the administrator may allow
+    an internal relay with EMISARIO_PLAINTEXT_AUTH_ALLOW)."""
+    SMTPUTF8_REQUIRED = "smtputf8_required"
+    """An address has a non-ASCII local part and the server does not offer SMTPUTF8."""
     AUTH_MECHANISM_UNSUPPORTED = "auth_mechanism_unsupported"
     """The server offers AUTH, but neither PLAIN nor LOGIN (only OAuth, NTLM, ...)."""
     AUTH_REQUIRES_TLS = "auth_requires_tls"
@@ -129,6 +136,9 @@ class Fault(enum.StrEnum):
     AUTH_NOT_OFFERED_BEFORE_TLS = "auth_not_offered_before_tls"
     """AUTH missing on a plain session whose server offers STARTTLS (RFC 4954 section 4)."""
     AUTH_MECHANISMS = "auth_mechanisms"
+    PLAINTEXT_AUTH_REFUSED = "plaintext_auth_refused"
+    """Emisario's own refusal: a password never travels over an unencrypted session."""
+    SMTPUTF8_NOT_OFFERED = "smtputf8_not_offered"
     UNEXPECTED = "unexpected"
 
 
@@ -175,7 +185,7 @@ def _steps(*steps: Step) -> frozenset[Step]:
     return frozenset(steps)
 
 
-def _set(*items: object) -> frozenset:
+def _set(*items: T) -> frozenset[T]:
     return frozenset(items)
 
 
@@ -209,6 +219,8 @@ RULES: tuple[Rule, ...] = (
     Rule(A.AUTH_REQUIRES_TLS, fault=F.AUTH_NOT_OFFERED_BEFORE_TLS),
     Rule(A.AUTH_NOT_OFFERED, fault=F.AUTH_NOT_OFFERED),
     Rule(A.AUTH_MECHANISM_UNSUPPORTED, fault=F.AUTH_MECHANISMS),
+    Rule(A.PASSWORD_NOT_SENT_UNENCRYPTED, fault=F.PLAINTEXT_AUTH_REFUSED),
+    Rule(A.SMTPUTF8_REQUIRED, fault=F.SMTPUTF8_NOT_OFFERED),
     Rule(A.SERVER_DISCONNECTED, fault=F.DISCONNECTED),
     Rule(A.PROTOCOL_UNEXPECTED, fault=F.MALFORMED),
     Rule(A.PROTOCOL_UNEXPECTED, fault=F.UNEXPECTED),

@@ -1,17 +1,16 @@
 """The confirmation mail Probar sends: the seed promises one arrives at the configured address.
 
 It names the server, port and security mode, so a user who receives it knows which of
-several accounts worked. Built with the SMTP policy (CRLF, RFC 2047 for the accented subject)
-and a quoted-printable body, so it is 7-bit clean for servers without 8BITMIME.
+several accounts worked. Its bytes come from :class:`~emisario.core.mail.message.TextMessage`:
+headers written from validated values (the From carries the account's display name), a
+quoted-printable body, 7-bit clean for servers without 8BITMIME.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
 
+from emisario.core.mail.message import TextMessage
 from emisario.core.smtp.endpoint import SecurityMode, SmtpEndpoint
 
 _SECURITY = {
@@ -71,20 +70,16 @@ def confirmation_message(
     recipient: str,
     now: datetime | None = None,
     language: str = "es",
+    display_name: str = "",
 ) -> bytes:
-    """The confirmation mail as bytes ready for DATA; ``language`` "es" (default) or "en"."""
+    """The confirmation mail as bytes ready for DATA; ``language`` "es" (default) or "en".
+    ``display_name`` is the account's "Nombre a mostrar", shown in From."""
     texts = _TEXT.get(language, _TEXT["es"])
     security = _SECURITY.get(language, _SECURITY["es"])[endpoint.security]
     # An aware ``now`` (Django's TIME_ZONE) is shown as given; a naive one is local time.
     when = (
         now if now is not None and now.tzinfo is not None else (now or datetime.now()).astimezone()
     )
-    message = EmailMessage(policy=SMTP)
-    message["Subject"] = texts["subject"]
-    message["From"] = endpoint.sender
-    message["To"] = recipient
-    message["Date"] = format_datetime(when)
-    message["Message-ID"] = make_msgid(domain=endpoint.sender.rpartition("@")[2])
     body = texts["body"].format(
         host=endpoint.host,
         port=endpoint.port,
@@ -92,5 +87,11 @@ def confirmation_message(
         sender=endpoint.sender,
         when=when.strftime("%Y-%m-%d %H:%M:%S %z"),
     )
-    message.set_content(body, cte="quoted-printable")
-    return message.as_bytes()
+    return TextMessage(
+        sender=endpoint.sender,
+        sender_name=display_name,
+        to=(recipient,),
+        subject=texts["subject"],
+        body=body,
+        date=when,
+    ).as_bytes()

@@ -94,7 +94,7 @@ def abort_quietly(*transports: asyncio.BaseTransport | None) -> None:
     """Abort every transport given: ``abort`` unregisters the socket from the loop at once,
     where ``close`` would wait for buffers to drain and could outlive its socket."""
     for transport in transports:
-        if transport is not None:
+        if isinstance(transport, asyncio.WriteTransport):
             with contextlib.suppress(RuntimeError):  # loop already closed
                 transport.abort()
 

@@ -2,15 +2,18 @@
 
 Each stage is a :class:`Step` with its own verdict, so the console can say *where* it broke
 ("the certificate is for another host") instead of "unable to connect". The whole test runs
-under one hard deadline; every per-call timeout is shorter, so a silent or trickling server
-is reported at the step it stalled, and the deadline only catches what is slow overall.
+under one hard deadline (``asyncio.timeout``), which always wins. Each exchange also has its
+own timeout: the connect, DNS and greeting waits take a *share* of the time left, so a silent
+server is reported at the step it stalled; the other calls get the time left plus one second
+(``_Clock.call``), deliberately longer than the deadline, so the deadline, not a per-call
+timeout, ends a run that is slow overall. What went wrong is described by
+:mod:`~emisario.core.smtp.faults`; credentials are masked by :mod:`~emisario.core.smtp.redact`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import errno
+import ipaddress
 import socket
 import ssl
 import time
@@ -19,6 +22,7 @@ from typing import Any
 
 import aiosmtplib
 
+from emisario.core.addresses import needs_smtputf8
 from emisario.core.netpolicy import NetworkPolicy, PolicyRefused, Resolver, SystemResolver
 from emisario.core.smtp.advice import Fault, classify
 from emisario.core.smtp.connection import (
@@ -29,15 +33,12 @@ from emisario.core.smtp.connection import (
     probe_tls,
 )
 from emisario.core.smtp.endpoint import SecurityMode, SmtpEndpoint
+from emisario.core.smtp.faults import describe
+from emisario.core.smtp.redact import REDACTED, redact_diagnosis, secrets_for
 from emisario.core.smtp.steps import Diagnosis, Step, StepResult, StepStatus
-from emisario.core.smtp.tlsinfo import (
-    classify_ssl_error,
-    default_tls_context,
-    session_facts,
-    ssl_error_text,
-)
+from emisario.core.smtp.tlsinfo import default_tls_context, session_facts
 
-REDACTED = "********"
+__all__ = ["POLICY_REFUSED_TEXT", "REDACTED", "diagnose", "step_order"]
 POLICY_REFUSED_TEXT = "The network policy does not allow a test to this server and port."
 """The same text whatever the reason, so a refusal does not reveal what listens where."""
 
@@ -49,10 +50,7 @@ GREETING_SHARE = 0.5
 """A plain session waits for the banner at most this share of the time left, keeping the
 rest to check whether the port speaks TLS instead (the usual cause of a silent 465)."""
 
-_DNS_NOT_FOUND = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
-_REFUSED = {errno.ECONNREFUSED}
 _ENVELOPE = (Step.MAIL, Step.RCPT, Step.DATA)
-_UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL}
 
 
 class _Stop(Exception):
@@ -137,35 +135,12 @@ def step_order(security: SecurityMode) -> list[Step]:
     return order
 
 
-def secrets_for(endpoint: SmtpEndpoint, extra: Sequence[str] = ()) -> list[str]:
-    """The password and the forms AUTH PLAIN and AUTH LOGIN put it on the wire (RFC 4616)."""
-    secrets = [text for text in extra if text]
-    if endpoint.password:
-        password = endpoint.password.reveal()
-        user = endpoint.auth_user
-        secrets.append(password)
-        for raw in (password, f"\0{user}\0{password}", f"{user}\0{user}\0{password}"):
-            secrets.append(base64.b64encode(raw.encode("utf-8")).decode("ascii"))
-    return sorted(set(secrets), key=len, reverse=True)
-
-
-def redact_diagnosis(diagnosis: Diagnosis, secrets: Sequence[str]) -> Diagnosis:
-    for result in diagnosis.steps:
-        result.reply_text = _redact(result.reply_text, secrets)
-        result.details = _redact(result.details, secrets)
-    return diagnosis
-
-
-def _redact(value: Any, secrets: Sequence[str]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
-        return value
-    if isinstance(value, dict):
-        return {key: _redact(item, secrets) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact(item, secrets) for item in value]
-    return value
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _ms(started: float) -> float:
@@ -206,6 +181,11 @@ class _Run:
         self.sock: socket.socket | None = None
         self.smtp: aiosmtplib.SMTP | None = None
         self._transports: list[asyncio.BaseTransport] = []
+
+    def _keep(self, transport: asyncio.BaseTransport | None) -> None:
+        """Remember each transport a session went through (plain, then TLS) to abort all."""
+        if transport is not None:
+            self._transports.append(transport)
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -340,15 +320,11 @@ class _Run:
             ) from None
         port_checked = self._started
         self.begin(Step.DNS)
-        try:
-            async with asyncio.timeout(self.clock.share(DNS_SHARE, CONNECT_CAP)) as scope:
-                addresses = await self.resolver.resolve(endpoint.host, endpoint.port)
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            raise self.fail(fault=Fault.TIMEOUT, text="the DNS server did not answer") from None
-        except OSError as exc:
-            raise self.fail_with(exc) from None
+        if _is_ip_literal(endpoint.host):
+            # An address needs no lookup: it must never wait behind a hung resolver.
+            addresses: list[str] = [endpoint.host]
+        else:
+            addresses = await self._resolve()
         dns = StepResult(Step.DNS, StepStatus.PASSED, _ms(self._started), details={})
         dns.details["addresses"] = list(addresses)
         try:
@@ -366,6 +342,17 @@ class _Run:
         self._results[Step.DNS] = dns
         self._current = None
         return list(addresses)
+
+    async def _resolve(self) -> list[str]:
+        try:
+            async with asyncio.timeout(self.clock.share(DNS_SHARE, CONNECT_CAP)) as scope:
+                return await self.resolver.resolve(self.endpoint.host, self.endpoint.port)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise self.fail(fault=Fault.TIMEOUT, text="the DNS server did not answer") from None
+        except OSError as exc:
+            raise self.fail_with(exc) from None
 
     async def connect(self, addresses: list[str]) -> None:
         self.begin(Step.CONNECT)
@@ -410,7 +397,7 @@ class _Run:
                 self.begin(Step.GREETING)
                 raise self.fail_with(cause) from None
             raise await self._handshake_failure(cause or exc) from None
-        self._transports.append(self.smtp.transport)
+        self._keep(self.smtp.transport)
         self.passed(**session_facts(self._ssl_object(), host=self.endpoint.host))
         self.begin(Step.GREETING, after_tls=True)
         self.passed(response.code, response.message)
@@ -450,7 +437,7 @@ class _Run:
                 if probe.get("protocol"):
                     fault = Fault.TLS_PORT_DETECTED
             raise self.fail(fault=fault, code=code, text=text, **details) from None
-        self._transports.append(self.smtp.transport)
+        self._keep(self.smtp.transport)
         self.passed(response.code, response.message)
 
     async def _probe(self) -> dict[str, Any]:
@@ -510,7 +497,7 @@ class _Run:
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise self.fail_with(exc) from None
-        self._transports.append(self.smtp.transport)
+        self._keep(self.smtp.transport)
         self.passed(
             response.code,
             response.message,
@@ -531,6 +518,13 @@ class _Run:
                 else Fault.AUTH_NOT_OFFERED
             )
             raise self.fail(fault=fault, text="the server does not offer AUTH")
+        if self._ssl_object() is None and not self.policy.password_may_travel_unencrypted(
+            self.endpoint.host, self.address
+        ):
+            raise self.fail(
+                fault=Fault.PLAINTEXT_AUTH_REFUSED,
+                text="the session is not encrypted: the password was not sent",
+            )
         offered = [method.upper() for method in smtp.server_auth_methods]
         user, password = self.endpoint.auth_user, self.endpoint.password.reveal()
         if "PLAIN" in offered:
@@ -553,12 +547,32 @@ class _Run:
     async def envelope(self) -> None:
         assert self.smtp is not None
         smtp = self.smtp
+        utf8 = needs_smtputf8(self.endpoint.sender) or needs_smtputf8(self.recipient)
+        self.begin(Step.MAIL)
+        if utf8 and not smtp.supports_extension("smtputf8"):
+            # RFC 6531 section 3.4: without the extension the address cannot be sent at all;
+            # say so before MAIL rather than let the server answer 555 or mangle it.
+            raise self.fail(
+                fault=Fault.SMTPUTF8_NOT_OFFERED,
+                text="the server does not offer SMTPUTF8, which a non-ASCII address needs",
+            )
+        # SMTPUTF8 is a MAIL parameter only (RFC 6531 section 3.4); RCPT just carries UTF-8.
+        encoding = "utf-8" if utf8 else "ascii"
+        mail_options = ["SMTPUTF8"] if utf8 else []
         steps: list[tuple[Step, Any]] = [
             (
                 Step.MAIL,
-                lambda: smtp.mail(self.endpoint.sender, **self._utf8(self.endpoint.sender)),
+                lambda: smtp.mail(
+                    self.endpoint.sender,
+                    options=mail_options,
+                    encoding=encoding,
+                    timeout=self.clock.call(),
+                ),
             ),
-            (Step.RCPT, lambda: smtp.rcpt(self.recipient, **self._utf8(self.recipient))),
+            (
+                Step.RCPT,
+                lambda: smtp.rcpt(self.recipient, encoding=encoding, timeout=self.clock.call()),
+            ),
         ]
         if self.message is not None:
             steps.append((Step.DATA, lambda: smtp.data(self.message, timeout=self.clock.call())))
@@ -575,16 +589,6 @@ class _Run:
             await self._quietly(smtp.rset)
         await self.quit()
 
-    def _utf8(self, address: str) -> dict[str, Any]:
-        """Non-ASCII local parts need SMTPUTF8 (RFC 6531); ASCII addresses go as they are."""
-        assert self.smtp is not None
-        options: dict[str, Any] = {"timeout": self.clock.call()}
-        if not address.isascii():
-            options["encoding"] = "utf-8"
-            if self.smtp.supports_extension("smtputf8"):
-                options["options"] = ["SMTPUTF8"]
-        return options
-
     async def quit(self) -> None:
         assert self.smtp is not None
         await self._quietly(self.smtp.quit)
@@ -600,39 +604,5 @@ class _Run:
     def _ssl_object(self) -> ssl.SSLObject | None:
         if self.smtp is None or self.smtp.transport is None:
             return None
-        return self.smtp.transport.get_extra_info("ssl_object")
-
-
-def describe(exc: BaseException) -> tuple[Fault | None, int | None, str]:
-    """(fault, reply code, text) for an exception: a reply keeps its code and the server's
-    own words; a local error becomes a :class:`Fault` with a short text."""
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        if exc.code < 0:
-            return Fault.MALFORMED, None, exc.message
-        return None, exc.code, exc.message
-    if isinstance(exc, ssl.SSLError):
-        return classify_ssl_error(exc), None, ssl_error_text(exc)
-    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
-        cause = exc.__cause__
-        if isinstance(cause, ssl.SSLError):
-            return describe(cause)
-        return Fault.TIMEOUT, None, "the server did not answer in time"
-    if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
-        cause = exc.__cause__
-        if isinstance(cause, ssl.SSLError):
-            return describe(cause)
-        return Fault.DISCONNECTED, None, "the server closed the connection"
-    if isinstance(exc, aiosmtplib.SMTPConnectError) and exc.__cause__ is not None:
-        return describe(exc.__cause__)
-    if isinstance(exc, socket.gaierror):
-        fault = Fault.DNS_NOT_FOUND if exc.errno in _DNS_NOT_FOUND else Fault.DNS_TEMPORARY
-        return fault, None, exc.strerror or str(exc)
-    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) in _REFUSED:
-        return Fault.REFUSED, None, "connection refused"
-    if getattr(exc, "errno", None) in _UNREACHABLE:
-        return Fault.UNREACHABLE, None, getattr(exc, "strerror", None) or str(exc)
-    if isinstance(exc, ConnectionError | EOFError):
-        return Fault.DISCONNECTED, None, "the server closed the connection"
-    if isinstance(exc, OSError) and exc.errno == errno.ETIMEDOUT:
-        return Fault.TIMEOUT, None, "connection timed out"
-    return Fault.UNEXPECTED, None, f"{type(exc).__name__}: {exc}"
+        found = self.smtp.transport.get_extra_info("ssl_object")
+        return found if isinstance(found, ssl.SSLObject) else None

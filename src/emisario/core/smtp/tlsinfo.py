@@ -27,9 +27,12 @@ _X509_HOSTNAME = frozenset({62, 64})  # HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH
 
 
 def default_tls_context(cafile: str | None = None) -> ssl.SSLContext:
-    """A client context that verifies the chain and the host name, TLS 1.2 at least;
-    ``cafile`` adds a private CA (a company relay with an internal certificate)."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
+    """The one client context every path that talks SMTP uses (Probar, Detectar, CRONUS):
+    chain and host name verified, TLS 1.2 at least. ``cafile`` *adds* private CAs (a company
+    relay with an internal certificate) to the system's trust store; it never replaces it."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if cafile:
+        context.load_verify_locations(cafile=cafile)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
@@ -100,7 +103,7 @@ def certificate_facts(der: bytes | None, *, host: str | None = None) -> dict[str
     return facts
 
 
-def session_facts(ssl_object: ssl.SSLObject | ssl.SSLSocket | None, *, host: str) -> dict:
+def session_facts(ssl_object: ssl.SSLObject | ssl.SSLSocket | None, *, host: str) -> dict[str, Any]:
     """Protocol, cipher and certificate of an established TLS session."""
     if ssl_object is None:
         return {}
@@ -141,6 +144,7 @@ def _subject_alt_names(cert: x509.Certificate) -> list[str]:
     except x509.ExtensionNotFound:
         return []
     san = extension.value
+    assert isinstance(san, x509.SubjectAlternativeName)
     dns = san.get_values_for_type(x509.DNSName)
     ips = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
     return [*dns, *ips]

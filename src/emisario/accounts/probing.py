@@ -1,0 +1,228 @@
+"""Running Probar and Detectar for a user: permission, rate limit, audit trail and the last
+result kept on the account.
+
+Nothing here knows about the web console, so CRONUS, a management command or the API can
+test an account the same way the screen does; the console only turns the results into words
+(``emisario.console.probe``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ssl
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from emisario.accounts import crypto, permissions
+from emisario.accounts.models import AuditAction, AuditRecord, Company, SmtpAccount
+from emisario.accounts.services import CONNECTION_FIELDS, AccountInput, probe_policy, run_async
+from emisario.core.errors import EmisarioError
+from emisario.core.secrets import Secret, UndecryptableSecret
+from emisario.core.smtp.confirmation import confirmation_message
+from emisario.core.smtp.detect import Detection, detect, parse_combinations
+from emisario.core.smtp.diagnose import diagnose
+from emisario.core.smtp.steps import Diagnosis
+from emisario.core.smtp.tlsinfo import default_tls_context
+
+
+class RateLimited(EmisarioError):
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"too many tests; retry in {retry_after} s")
+
+
+def probe_tls_context() -> ssl.SSLContext:
+    """Certificates are always verified; a CA file adds private CAs to the system's store."""
+    return default_tls_context(settings.EMISARIO_PROBE_CA_FILE or None)
+
+
+def claim_probe_slot(
+    *, actor, action: str, company: Company | None, account: SmtpAccount | None, target: str
+) -> AuditRecord:
+    """Record the run before it starts; refuse if *this* user ran too many in the window.
+    The user's row is locked so concurrent requests on several hosts count correctly."""
+    limit, window = settings.EMISARIO_PROBE_RATE
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=actor.pk).first()
+        since = timezone.now() - timedelta(seconds=window)
+        recent = AuditRecord.objects.filter(
+            actor=actor, action__in=[AuditAction.TEST, AuditAction.DETECT], at__gte=since
+        ).order_by("at")
+        if recent.count() >= limit:
+            oldest = recent.first().at
+            retry = int((oldest + timedelta(seconds=window) - timezone.now()).total_seconds()) + 1
+            raise RateLimited(max(retry, 1))
+        return AuditRecord.objects.create(
+            actor=actor,
+            action=action,
+            account=account,
+            account_label=str(account) if account else "",
+            company=company,
+            target=target,
+            verdict="running",
+        )
+
+
+def account_fingerprint(account: SmtpAccount) -> str:
+    """A digest of what a test depends on: connection settings and the stored (encrypted)
+    password token. It changes when any of them does, so a kept test result can say it is
+    stale; it is built from ciphertext, so it tells nothing about the password."""
+    material = "\x1f".join(
+        str(part)
+        for part in (
+            account.host,
+            account.port,
+            account.security,
+            account.sender,
+            account.login,
+            account.password_token,
+        )
+    )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+@sensitive_variables("password", "stored")
+def describes_account(account: SmtpAccount, data: AccountInput, password: Secret | None) -> bool:
+    """True when a test of ``data`` with ``password`` is a test of the saved ``account``."""
+    fields = (*CONNECTION_FIELDS, "sender", "login")
+    if any(getattr(account, name) != getattr(data, name) for name in fields):
+        return False
+    if not account.has_password:
+        return password is None
+    try:
+        stored = crypto.decrypt(account.password_token)
+    except UndecryptableSecret:
+        return False
+    return password is not None and hmac.compare_digest(
+        stored.reveal().encode("utf-8"), password.reveal().encode("utf-8")
+    )
+
+
+def account_record_test(account: SmtpAccount, summary: dict) -> None:
+    """Keep a test result on the account, with the fingerprint of what was tested."""
+    account.last_test = summary
+    account.last_test_fingerprint = account_fingerprint(account)
+    account.save(update_fields=["last_test", "last_test_fingerprint"])
+
+
+def test_summary(diagnosis: Diagnosis) -> dict:
+    """A diagnosis as kept on an account (JSON), with when it ran."""
+    summary = diagnosis.as_dict()
+    summary["tested_at"] = timezone.now().isoformat()
+    return summary
+
+
+test_summary.__test__ = False  # not a pytest test, whatever its name says
+
+
+def last_test_of(account: SmtpAccount) -> dict | None:
+    """The account's last test, marked stale when the account changed since."""
+    if not account.last_test:
+        return None
+    result = dict(account.last_test)
+    result["stale"] = account_fingerprint(account) != account.last_test_fingerprint
+    return result
+
+
+@sensitive_variables("password")
+def run_probe(
+    *,
+    actor,
+    account: SmtpAccount | None,
+    data: AccountInput,
+    password: Secret | None,
+    language: str = "es",
+) -> Diagnosis:
+    """Probar: send the real confirmation mail to the Usuario address, within the policy
+    and the deadline. Checks ``actor`` may act on it (``permissions``), counts against their
+    rate limit (``RateLimited``), audits the run and, when it tested the saved account as it
+    is, keeps the result on it."""
+    permissions.check_may_act(actor, account=account, company=data.company)
+    endpoint = data.endpoint(password)
+    record = claim_probe_slot(
+        actor=actor,
+        action=AuditAction.TEST,
+        company=data.company,
+        account=account,
+        target=endpoint.target,
+    )
+    message = confirmation_message(
+        endpoint,
+        recipient=endpoint.sender,
+        now=timezone.localtime(),
+        language=language[:2],
+        display_name=data.display_name,
+    )
+    diagnosis = run_async(
+        diagnose(
+            endpoint,
+            recipient=endpoint.sender,
+            message=message,
+            policy=probe_policy(),
+            deadline=settings.EMISARIO_PROBE_DEADLINE,
+            tls_context=probe_tls_context(),
+        )
+    )
+    failure = diagnosis.failure
+    record.verdict = "ok" if diagnosis.ok else f"{failure.step}:{failure.advice}"[:60]
+    record.changes = {
+        "security": str(endpoint.security),
+        "steps": [[r.step.value, r.status.value, r.reply_code] for r in diagnosis.steps],
+    }
+    if failure is not None and "policy_reason" in failure.details:
+        record.changes["policy_reason"] = failure.details["policy_reason"]
+    record.save(update_fields=["verdict", "changes"])
+    if account is not None and describes_account(account, data, password):
+        account_record_test(account, test_summary(diagnosis))
+    return diagnosis
+
+
+@sensitive_variables("password")
+def run_detect(
+    *,
+    actor,
+    company: Company | None,
+    account: SmtpAccount | None,
+    host: str,
+    sender: str,
+    login: str = "",
+    password: Secret | None,
+) -> Detection:
+    """Detectar on ``host``: every sensible port and security side by side, the password (if
+    any) only over verified TLS. ``company`` is the account's owner (None: a system account);
+    the same permission, rate limit and audit rules as ``run_probe``."""
+    permissions.check_may_act(actor, account=account, company=company)
+    record = claim_probe_slot(
+        actor=actor,
+        action=AuditAction.DETECT,
+        company=company,
+        account=account,
+        target=host,
+    )
+    detection = run_async(
+        detect(
+            host=host,
+            sender=sender,
+            login=login,
+            password=password,
+            policy=probe_policy(),
+            deadline=settings.EMISARIO_PROBE_DEADLINE,
+            tls_context=probe_tls_context(),
+            combinations=parse_combinations(settings.EMISARIO_DETECT_COMBINATIONS),
+        )
+    )
+    proposal = detection.proposal
+    record.verdict = f"{proposal.port}/{proposal.security}" if proposal else "none"
+    record.changes = {
+        "tried": [[c.port, str(c.security), c.ok] for c in detection.candidates],
+        "warnings": [str(w) for w in detection.warnings],
+        "password_checked": detection.auth is not None,
+    }
+    record.save(update_fields=["verdict", "changes"])
+    return detection

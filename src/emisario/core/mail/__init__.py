@@ -1,0 +1,1 @@
+"""Outgoing mail as plain data, and the exact bytes it becomes on the wire."""
