@@ -148,7 +148,9 @@ def test_probing_refuses_before_any_run(request, roles, acme, run, role, target,
     assert not AuditRecord.objects.exists()  # refused before the rate limit or the network
 
 
-def test_visibility_is_one_rule(roles, acme, otra, company_account, system_account, foreign_account):
+def test_visibility_is_one_rule(
+    roles, acme, otra, company_account, system_account, foreign_account
+):
     seen = {
         role: set(permissions.visible_accounts(user).values_list("pk", flat=True))
         for role, user in roles.items()

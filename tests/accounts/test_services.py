@@ -47,9 +47,7 @@ def test_save_records_changes_and_only_that_the_password_changed(roles, acme, se
     account = account_save(
         actor=actor, account=None, data=values(acme), typed_password=Secret("Primera-1")
     ).account
-    account_save(
-        actor=actor, account=account, data=values(acme, priority=7), typed_password=None
-    )
+    account_save(actor=actor, account=account, data=values(acme, priority=7), typed_password=None)
     account.refresh_from_db()
     assert crypto.decrypt(account.password_token).reveal() == "Primera-1"  # blank keeps it
     create, update = AuditRecord.objects.order_by("at", "id")

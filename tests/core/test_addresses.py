@@ -369,3 +369,15 @@ def test_header_text_limit():
         header_text("x" * (MAX_HEADER_TEXT + 1), field="subject")
     assert caught.value.code == "too_long"
     assert caught.value.params == {"limit": MAX_HEADER_TEXT}
+
+
+def test_no_code_uses_the_idna_2003_codec():
+    """Issue 6, point 11: Python's built-in "idna" codec is IDNA 2003 (straße.de becomes
+    strasse.de, another domain); every conversion goes through ``normalize_host``."""
+    import re
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[2] / "src" / "emisario"
+    codec = re.compile(r"""(encode|decode)\(\s*["']idna["']""")
+    users = [p for p in source.rglob("*.py") if codec.search(p.read_text(encoding="utf-8"))]
+    assert users == []

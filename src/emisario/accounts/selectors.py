@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import QuerySet
 
 from emisario.accounts import permissions
 from emisario.accounts.models import AccountType, Company, SmtpAccount
@@ -14,11 +13,6 @@ from emisario.core.accounts import NoAccountAvailable, Resolution, ranking_key, 
 from emisario.core.errors import InvalidValue
 from emisario.core.smtp.endpoint import SmtpEndpoint
 from emisario.core.smtp.url import parse_smtp_url
-
-
-def companies_for_user(user) -> QuerySet[Company]:
-    """Companies the user may act for (see ``permissions.companies_for``)."""
-    return permissions.companies_for(user)
 
 
 def generic_endpoint() -> SmtpEndpoint | None:

@@ -64,6 +64,7 @@ def test_ordinary_replies_are_left_alone():
     assert redact_text(reply, secrets_for(_endpoint())) == reply
 
 
+@settings(deadline=None, max_examples=150)
 @given(st.text(st.characters(categories=["L", "N", "P", "S"]), min_size=6, max_size=30))
 def test_property_a_password_split_anywhere_is_masked(password):
     endpoint = SmtpEndpoint(

@@ -60,8 +60,9 @@ INSTALLED_APPS = [
     "axes",
     "emisario.accounts",
     "emisario.console",
-    "emisario.demo",
 ]
+# The demo app (its local mailbox page) is added by the demo and test settings only: a
+# deployment never loads aiosmtpd or trustme.
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -7,7 +7,7 @@ restart; it is a demo, not a deployment: the keys live next to the database.
 import os
 
 from emisario.config.settings.base import *  # noqa: F403
-from emisario.config.settings.base import BASE_DIR, INSTALLED_APPS, env_list
+from emisario.config.settings.base import BASE_DIR, INSTALLED_APPS, env, env_list
 
 DEBUG = False
 # The demo's own app (its mailbox page); deployments leave it out.
@@ -20,7 +20,7 @@ EMISARIO_DEMO_MAILDIR = os.environ.get(
 )
 # The demo mailbox listens on loopback: the only non-public target Probar may reach here.
 EMISARIO_PROBE_ALLOW = env_list("EMISARIO_PROBE_ALLOW", "127.0.0.1")
-EMISARIO_PROBE_PORTS = [int(p) for p in env_list("EMISARIO_PROBE_PORTS", "25,465,587,2525,2465")]
+EMISARIO_PROBE_PORTS = env.ports("EMISARIO_PROBE_PORTS", [25, 465, 587, 2525, 2465])
 EMISARIO_PROBE_CA_FILE = os.environ.get(
     "EMISARIO_PROBE_CA_FILE", str(BASE_DIR / "var" / "demo-ca.pem")
 )

@@ -20,7 +20,6 @@ Environment variables, besides those ``base`` reads:
 import re
 
 from csp.constants import NONE, SELF
-from django.core.exceptions import ImproperlyConfigured
 
 from emisario.config.settings.base import *  # noqa: F403
 from emisario.config.settings.base import INSTALLED_APPS, MIDDLEWARE, STATIC_ROOT, env
@@ -33,9 +32,14 @@ DEBUG = False
 
 SECRET_KEY = env.text("EMISARIO_SECRET_KEY")
 if not SECRET_KEY:
-    raise ImproperlyConfigured(
-        "EMISARIO_SECRET_KEY is not set: production needs Django's signing key, e.g. "
-        'python3 -c "import secrets; print(secrets.token_urlsafe(50))"'
+    # Left empty, never a placeholder: Django then refuses every use of the key, and the
+    # check below stops bin/serve before it starts.
+    env.record(
+        "EMISARIO_SECRET_KEY",
+        "",
+        "Django's signing key (required in production)",
+        'set it to a long random text: python3 -c "import secrets; '
+        'print(secrets.token_urlsafe(50))"',
     )
 
 # The demo (its local mailbox, its pages) is not part of a deployment.
@@ -63,10 +67,13 @@ MIDDLEWARE = _after(
 # --- HTTPS -------------------------------------------------------------------------------------
 _proxy_header = env.text("EMISARIO_PROXY_SSL_HEADER")
 if _proxy_header and not _HEADER_NAME.fullmatch(_proxy_header):
-    raise ImproperlyConfigured(
-        f"EMISARIO_PROXY_SSL_HEADER={_proxy_header!r} is not a header name: use the name the "
-        "proxy sets, e.g. X-Forwarded-Proto"
+    env.record(
+        "EMISARIO_PROXY_SSL_HEADER",
+        _proxy_header,
+        "the name of the header the proxy sets",
+        "use the header name only, e.g. X-Forwarded-Proto",
     )
+    _proxy_header = ""
 if _proxy_header:
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
 SECURE_SSL_REDIRECT = env.boolean("EMISARIO_SSL_REDIRECT", True)

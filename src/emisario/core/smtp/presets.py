@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from emisario.core.addresses import normalize_host
 from emisario.core.errors import InvalidValue
 from emisario.core.smtp.endpoint import SecurityMode
 
@@ -250,10 +251,9 @@ def preset_for_address(address: str) -> Preset | None:
     _local, at, domain = address.strip().rpartition("@")
     if not at:
         return None
-    domain = domain.strip().rstrip(".").lower()
     try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
+        domain = normalize_host(domain, field="sender")  # IDNA 2008, as everywhere else
+    except InvalidValue:
         return None
     return _BY_DOMAIN.get(domain)
 
