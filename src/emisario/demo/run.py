@@ -75,9 +75,16 @@ def main(argv: list[str] | None = None) -> None:
     ca.cert_pem.write_to_path(str(var / "demo-ca.pem"))
     django.setup()
 
+    from django.core.management.base import SystemCheckError
+
     from emisario.demo import data
     from emisario.demo.mailbox import STARTTLS, TLS, LoopbackSmtpd
 
+    try:  # call_command skips the system checks unless asked: a bad setting must stop here
+        call_command("check", fail_level="ERROR")
+    except SystemCheckError as refused:
+        print(refused, file=sys.stderr)
+        raise SystemExit(1) from None
     call_command("migrate", verbosity=0)
     data.load(smtp_port=args.smtp_port)
 
