@@ -112,3 +112,10 @@ def test_seed_process_in_the_browser(live_server, mailbox, browser_page):
     assert page.get_by_label("Servidor SMTP").input_value() == "127.0.0.1"
     assert page.get_by_label("Contraseña").input_value() == ""
     page.screenshot(path=str(ARTIFACTS / "guardado.png"), full_page=True)
+    # At a phone's width (390 px) nothing makes the page scroll sideways: the header wraps and
+    # the accounts table scrolls inside its own box.
+    page.set_viewport_size({"width": 390, "height": 800})
+    for url in ("/acceso/", "/cxc/sistema/envio-de-correos/smtp/"):
+        page.goto(live_server.url + url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+    page.screenshot(path=str(ARTIFACTS / "telefono.png"), full_page=True)
