@@ -51,10 +51,13 @@ def production_env(home: Path, database_url: str, **extra: str) -> dict[str, str
     return env
 
 
-def emisario(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``emisario <args>`` (manage.py) with ``env``; output captured, never raises."""
+def run(
+    command: list[str], env: Mapping[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``command`` in the checkout with ``env``; output captured, never raises."""
     return subprocess.run(
-        [str(VENV_BIN / "emisario"), *args],
+        command,
+        input=stdin,
         env=dict(env),
         cwd=REPO,
         capture_output=True,
@@ -62,22 +65,18 @@ def emisario(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[
         timeout=120,
         check=False,
     )
+
+
+def emisario(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``emisario <args>`` (manage.py) with ``env``."""
+    return run([str(VENV_BIN / "emisario"), *args], env)
 
 
 def prepare_database(env: Mapping[str, str], spec: Mapping[str, object]) -> dict:
     """Migrate, then create what ``spec`` asks (see ``tests/config/seed.py``); its answer."""
     migrated = emisario(env, "migrate", "--no-input", "--verbosity", "0")
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    seeded = subprocess.run(
-        [sys.executable, "-m", "tests.config.seed"],
-        input=json.dumps(spec),
-        env=dict(env),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    seeded = run([sys.executable, "-m", "tests.config.seed"], env, stdin=json.dumps(spec))
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     return json.loads(seeded.stdout.strip().splitlines()[-1])
 

@@ -57,6 +57,15 @@ NAMED_INVISIBLE = [
 ]
 
 control = st.sampled_from(CONTROL_CHARACTERS)
+EVERY_FIELD = [
+    (lambda v: refuse_control_characters(v, field="f"), "a{}b"),
+    (lambda v: header_text(v, field="subject"), "Estado de cuenta{}Bcc: x@evil.example"),
+    (normalize_host, "smtp.gmail.com{}.evil.example"),
+    (normalize_address, "cobranzas{}@example.com"),
+    (normalize_address, "cobranzas@exam{}ple.com"),
+]
+"""Every validator, with a template placing the character where an injection would."""
+EVERY_FIELD_IDS = ["refuse", "header", "host", "address-local", "address-domain"]
 text = st.text(max_size=40)
 
 
@@ -83,17 +92,7 @@ def assert_clean(value: str) -> None:
 
 
 @pytest.mark.parametrize(("character", "_id"), NAMED_CONTROLS, ids=[i for _, i in NAMED_CONTROLS])
-@pytest.mark.parametrize(
-    ("function", "template"),
-    [
-        (lambda v: refuse_control_characters(v, field="f"), "a{}b"),
-        (lambda v: header_text(v, field="subject"), "Estado de cuenta{}Bcc: x@evil.example"),
-        (normalize_host, "smtp.gmail.com{}.evil.example"),
-        (normalize_address, "cobranzas{}@example.com"),
-        (normalize_address, "cobranzas@exam{}ple.com"),
-    ],
-    ids=["refuse", "header", "host", "address-local", "address-domain"],
-)
+@pytest.mark.parametrize(("function", "template"), EVERY_FIELD, ids=EVERY_FIELD_IDS)
 def test_named_controls_are_refused(function, template, character, _id):
     with pytest.raises(InvalidValue) as caught:
         function(template.format(character))
@@ -182,17 +181,7 @@ def test_property_accepted_header_text_is_accepted_by_the_email_package(value):
 
 
 @pytest.mark.parametrize(("character", "_id"), NAMED_INVISIBLE, ids=[i for _, i in NAMED_INVISIBLE])
-@pytest.mark.parametrize(
-    ("function", "template"),
-    [
-        (lambda v: refuse_control_characters(v, field="f"), "a{}b"),
-        (lambda v: header_text(v, field="display_name"), "Cobranza{}Acme"),
-        (normalize_host, "smtp.gmail.com{}.evil.example"),
-        (normalize_address, "cobranzas{}@example.com"),
-        (normalize_address, "cobranzas@exam{}ple.com"),
-    ],
-    ids=["refuse", "header", "host", "address-local", "address-domain"],
-)
+@pytest.mark.parametrize(("function", "template"), EVERY_FIELD, ids=EVERY_FIELD_IDS)
 def test_invisible_and_bidirectional_characters_are_refused(function, template, character, _id):
     """U+202E shows ``moc.elpmaxe`` as ``example.com``; U+200B hides a second address."""
     with pytest.raises(InvalidValue) as caught:
