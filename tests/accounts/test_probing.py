@@ -17,6 +17,7 @@ from emisario.accounts.probing import (
     run_probe,
 )
 from emisario.accounts.services import AccountInput, account_save
+from emisario.core.errors import InvalidValue
 from emisario.core.secrets import Secret
 from emisario.core.smtp.endpoint import SecurityMode
 from emisario.demo.mailbox import STARTTLS, TLS
@@ -26,16 +27,22 @@ from tests.support.fixtures import CONSOLE_USER as USER
 
 
 def mailbox_input(company, port: int) -> AccountInput:
-    return AccountInput(
-        company=company,
-        account_type=interno(),
-        priority=1,
-        host="127.0.0.1",
-        port=port,
-        security=SecurityMode.STARTTLS,
-        sender=USER,
-        display_name="Cobranza Acme",
-    )
+    return account_input(company, port=port)
+
+
+def account_input(company, **values) -> AccountInput:
+    fields = {
+        "company": company,
+        "account_type": interno(),
+        "priority": 1,
+        "host": "127.0.0.1",
+        "port": 25,
+        "security": SecurityMode.STARTTLS,
+        "sender": USER,
+        "display_name": "Cobranza Acme",
+    }
+    fields.update(values)
+    return AccountInput(**fields)
 
 
 def test_run_probe_without_the_console(roles, acme, console_mailbox, console_probe_settings):
@@ -136,3 +143,40 @@ def test_a_user_of_two_companies_is_limited_once(acme, otra, settings):
     claim_probe_slot(actor=both, action="test", company=acme, account=None, target="x:25")
     with pytest.raises(RateLimited):
         claim_probe_slot(actor=both, action="detect", company=otra, account=None, target="x")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("host", "smtp.example.com\r\nRSET", "control_characters"),
+        ("sender", "=?utf-8?q?=0D=0ABcc=3A_x=40evil.example?=@acme.example", "encoded_word"),
+        ("login", "ana\nQUIT", "control_characters"),
+        ("display_name", "Cobranza\r\nBcc: x@evil.example", "control_characters"),
+        ("display_name", "Cobranza\u202eAcme", "invisible_characters"),
+        ("port", 0, "invalid_port"),
+    ],
+    ids=["host-crlf", "sender-encoded-word", "login-lf", "name-crlf", "name-bidi", "port"],
+)
+def test_account_input_refuses_what_the_form_would(acme, field, value, code):
+    """A caller without the console (CRONUS, a command, the API) gets the form's rules."""
+    with pytest.raises(InvalidValue) as refused:
+        account_input(acme, **{field: value})
+    assert refused.value.code == code
+
+
+def test_account_input_keeps_the_normal_forms(acme):
+    data = account_input(acme, host="SMTP.Straße.de.", sender="Pagos@Straße.de")
+    assert (data.host, data.sender) == ("smtp.xn--strae-oqa.de", "Pagos@xn--strae-oqa.de")
+
+
+def test_a_run_that_raises_leaves_no_running_audit_row(roles, acme, console_probe_settings):
+    with pytest.raises(InvalidValue):
+        run_detect(
+            actor=roles["emisopt"],
+            company=acme,
+            account=None,
+            host="bad host",
+            sender=USER,
+            password=None,
+        )
+    assert list(AuditRecord.objects.values_list("verdict", flat=True)) == ["error:InvalidValue"]

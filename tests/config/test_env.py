@@ -263,13 +263,15 @@ BAD_VALUES = [
     ("EMISARIO_PROBE_ALLOW", "not a network!", "emisario.E004", "10.0.0.0/8"),
     ("EMISARIO_DETECT_COMBINATIONS", "587/ssl", "emisario.E006", "587/starttls"),
     ("EMISARIO_PLAINTEXT_AUTH_ALLOW", "relay intranet", "emisario.E007", "relay.intranet"),
+    ("DATABASE_URL", "nonsense", "emisario.E010", "postgres://user:password@host"),
+    ("DATABASE_URL", "postgres://u:s3cr3t@h:port/db", "emisario.E010", "percent-encode"),
 ]
 
 
 @pytest.mark.parametrize(
     ("variable", "value", "error_id", "fix"),
     BAD_VALUES,
-    ids=[f"{v.removeprefix('EMISARIO_').lower()}={x}" for v, x, _i, _f in BAD_VALUES],
+    ids=[f"{v.removeprefix('EMISARIO_').lower()}={x[:20]}" for v, x, _i, _f in BAD_VALUES],
 )
 def test_a_bad_value_stops_check_with_its_name_and_the_fix(
     tmp_path, variable, value, error_id, fix
@@ -279,6 +281,7 @@ def test_a_bad_value_stops_check_with_its_name_and_the_fix(
     assert "Traceback" not in output, output
     assert result.returncode != 0, output
     assert error_id in output and variable in output and fix in output, output
+    assert "s3cr3t" not in output  # a database password is never shown
 
 
 def test_check_deploy_stops_too(tmp_path):
@@ -345,3 +348,21 @@ def test_the_defaults(tmp_path):
 def test_cool_off_zero_means_until_an_administrator_lifts_it(tmp_path):
     seen = settings_seen(tmp_path, "s.AXES_COOLOFF_TIME", EMISARIO_LOGIN_COOLOFF_MINUTES="0")
     assert seen is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("EMISARIO_WORKERS", "two"), ("EMISARIO_THREADS", "0"), ("EMISARIO_TIMEOUT", "60s")],
+    ids=["workers", "threads", "timeout"],
+)
+def test_gunicorns_settings_are_read_by_the_same_parser(variable, value):
+    import subprocess
+    import sys
+
+    env = {**os.environ, variable: value}
+    done = subprocess.run(
+        [sys.executable, "-c", "import emisario.config.gunicorn"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"{variable}={value!r}" in done.stderr and "Traceback" not in done.stderr

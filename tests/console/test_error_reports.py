@@ -184,3 +184,23 @@ def test_the_filter_cleanses_by_name_whatever_the_decorators_say(settings, rf, d
     for secret in (POSTED, IN_FRAME, IN_TOKEN, IN_DICT):
         assert secret not in text
     assert "smtp.acme.example" in text  # the rest of the report is still there
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_the_decorators_alone_keep_the_password_out_of_the_admins_mail(
+    path, roles, report_settings, html_mail_handler, monkeypatch, caplog
+):
+    """With Django's own filter instead of ours, what protects the report is only
+    ``sensitive_post_parameters`` / ``sensitive_variables`` (and ``Secret``'s masked repr):
+    removing a decorator from a password path fails here."""
+    report_settings.DEBUG = False
+    report_settings.DEFAULT_EXCEPTION_REPORTER_FILTER = (
+        "django.views.debug.SafeExceptionReporterFilter"
+    )
+    client = Client(raise_request_exception=False)
+    client.force_login(roles["full"])
+    response = _run(client, PATHS[path](monkeypatch))
+    assert response.status_code == 500
+    assert "ForcedFailure" in _mail_text()
+    assert PASSWORD not in _mail_text()
+    assert PASSWORD not in _log_text(caplog)

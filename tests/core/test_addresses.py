@@ -370,3 +370,16 @@ def test_no_code_uses_the_idna_2003_codec():
     codec = re.compile(r"""(encode|decode)\(\s*["']idna["']""")
     users = [p for p in source.rglob("*.py") if codec.search(p.read_text(encoding="utf-8"))]
     assert users == []
+
+
+@pytest.mark.parametrize("character", ["\u00ad", "\u200d", "\u202e", "\ufeff"], ids=str.encode)
+def test_a_password_may_hold_format_characters_but_never_a_line_break(character):
+    """A password never reaches a header or a screen: only what breaks the SMTP command line
+    (or cannot be encoded) is refused."""
+    from emisario.core.addresses import refuse_line_breaks
+
+    assert refuse_line_breaks(f"clave{character}9", field="password") == f"clave{character}9"
+    for bad in ("\r", "\n", "\x00", "\u2028", "\ud800"):
+        with pytest.raises(InvalidValue) as refused:
+            refuse_line_breaks(f"clave{bad}9", field="password")
+        assert refused.value.code == "control_characters"

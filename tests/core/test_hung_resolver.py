@@ -97,3 +97,65 @@ def test_a_resolver_that_never_answers_starves_no_later_probe(tmp_path):
         {"host": "localhost", "ok": True, "failure": None},
     ]
     assert result["delivered"] == 2
+
+
+def test_past_the_cap_a_lookup_is_refused_at_once_as_a_temporary_dns_failure(monkeypatch):
+    """The capacity is bounded: hung lookups beyond ``MAX_PENDING`` are refused immediately
+    (no thread piles up) and Probar says "DNS temporarily unavailable", not "unexpected"."""
+    import asyncio
+    import socket
+    import threading
+
+    from emisario.core.netpolicy import NetworkPolicy, ResolverBusy, SystemResolver
+    from emisario.core.smtp.advice import Advice
+    from emisario.core.smtp.diagnose import diagnose
+    from emisario.core.smtp.endpoint import SecurityMode, SmtpEndpoint
+    from emisario.core.smtp.faults import FailureKind, failure_kind
+
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def hung(*args, **kwargs):
+        started.release()
+        release.wait(20)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hung)
+    monkeypatch.setattr(SystemResolver, "MAX_PENDING", 3)
+
+    async def run():
+        waiting = [
+            asyncio.ensure_future(SystemResolver().resolve(f"h{n}.example", 25)) for n in range(3)
+        ]
+        for _ in range(3):
+            await asyncio.to_thread(started.acquire)
+        try:
+            await SystemResolver().resolve("one-more.example", 25)
+        except ResolverBusy:
+            busy = True
+        else:
+            busy = False
+        endpoint = SmtpEndpoint(
+            host="mail.example.com",
+            port=587,
+            security=SecurityMode.STARTTLS,
+            sender="ana@example.com",
+        )
+        diagnosis = await diagnose(
+            endpoint,
+            recipient="ana@example.com",
+            message=None,
+            policy=NetworkPolicy(),
+            deadline=2.0,
+        )
+        release.set()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        return busy, diagnosis
+
+    try:
+        busy, diagnosis = asyncio.run(run())
+    finally:
+        release.set()
+    assert busy
+    assert diagnosis.failure.advice == Advice.DNS_TEMPORARY
+    assert failure_kind(diagnosis.failure.advice) is FailureKind.TRANSIENT

@@ -126,6 +126,7 @@ class ScriptedHandler(MailboxHandler):
             return reply
         envelope.mail_from = address
         envelope.mail_options.extend(options)
+        self.server.mail_options.append(list(options))
         return "250 2.1.0 OK"
 
     async def handle_RCPT(
@@ -136,6 +137,7 @@ class ScriptedHandler(MailboxHandler):
             return reply
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
+        self.server.rcpt_options.append(list(options))
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, smtp: ScriptedSMTP, session: Session, envelope: Envelope) -> str:
@@ -150,6 +152,9 @@ class FaultySmtpd(LoopbackSmtpd):
 
     def __init__(self, *args: Any, script: Script | None = None, **kwargs: Any) -> None:
         self.script = script or Script()
+        self.mail_options: list[list[str]] = []
+        """The parameters of each accepted MAIL FROM, in order (e.g. ["SMTPUTF8"])."""
+        self.rcpt_options: list[list[str]] = []
         outer = self
 
         class _Session(ScriptedSMTP):

@@ -111,14 +111,11 @@ def account_record_test(account: SmtpAccount, summary: dict) -> None:
     account.save(update_fields=["last_test", "last_test_fingerprint"])
 
 
-def test_summary(diagnosis: Diagnosis) -> dict:
+def summary_of(diagnosis: Diagnosis) -> dict:
     """A diagnosis as kept on an account (JSON), with when it ran."""
     summary = diagnosis.as_dict()
     summary["tested_at"] = timezone.now().isoformat()
     return summary
-
-
-test_summary.__test__ = False  # not a pytest test, whatever its name says
 
 
 def last_test_of(account: SmtpAccount) -> dict | None:
@@ -128,6 +125,17 @@ def last_test_of(account: SmtpAccount) -> dict | None:
     result = dict(account.last_test)
     result["stale"] = account_fingerprint(account) != account.last_test_fingerprint
     return result
+
+
+def _audited(record: AuditRecord, coroutine):
+    """Run a test; if it raises (a value the domain refuses, a bug), the audit row says so
+    instead of staying "running" for ever."""
+    try:
+        return run_async(coroutine)
+    except BaseException as exc:
+        record.verdict = f"error:{type(exc).__name__}"[:60]
+        record.save(update_fields=["verdict"])
+        raise
 
 
 @sensitive_variables("password")
@@ -145,13 +153,7 @@ def run_probe(
     is, keeps the result on it."""
     permissions.check_may_act(actor, account=account, company=data.company)
     endpoint = data.endpoint(password)
-    record = claim_probe_slot(
-        actor=actor,
-        action=AuditAction.TEST,
-        company=data.company,
-        account=account,
-        target=endpoint.target,
-    )
+    # Built before the run is counted: a message that cannot be built costs no rate limit.
     message = confirmation_message(
         endpoint,
         recipient=endpoint.sender,
@@ -159,7 +161,15 @@ def run_probe(
         language=language[:2],
         display_name=data.display_name,
     )
-    diagnosis = run_async(
+    record = claim_probe_slot(
+        actor=actor,
+        action=AuditAction.TEST,
+        company=data.company,
+        account=account,
+        target=endpoint.target,
+    )
+    diagnosis = _audited(
+        record,
         diagnose(
             endpoint,
             recipient=endpoint.sender,
@@ -167,7 +177,7 @@ def run_probe(
             policy=probe_policy(),
             deadline=settings.EMISARIO_PROBE_DEADLINE,
             tls_context=probe_tls_context(),
-        )
+        ),
     )
     failure = diagnosis.failure
     record.verdict = "ok" if diagnosis.ok else f"{failure.step}:{failure.advice}"[:60]
@@ -179,7 +189,7 @@ def run_probe(
         record.changes["policy_reason"] = failure.details["policy_reason"]
     record.save(update_fields=["verdict", "changes"])
     if account is not None and describes_account(account, data, password):
-        account_record_test(account, test_summary(diagnosis))
+        account_record_test(account, summary_of(diagnosis))
     return diagnosis
 
 
@@ -205,7 +215,8 @@ def run_detect(
         account=account,
         target=host,
     )
-    detection = run_async(
+    detection = _audited(
+        record,
         detect(
             host=host,
             sender=sender,
@@ -215,7 +226,7 @@ def run_detect(
             deadline=settings.EMISARIO_PROBE_DEADLINE,
             tls_context=probe_tls_context(),
             combinations=parse_combinations(settings.EMISARIO_DETECT_COMBINATIONS),
-        )
+        ),
     )
     proposal = detection.proposal
     record.verdict = f"{proposal.port}/{proposal.security}" if proposal else "none"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import ipaddress
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -14,8 +13,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from emisario.accounts import crypto, permissions
 from emisario.accounts.models import AccountType, AuditAction, AuditRecord, Company, SmtpAccount
+from emisario.core.addresses import header_text
 from emisario.core.errors import EmisarioError
-from emisario.core.netpolicy import NetworkPolicy, PolicyRefused, SystemResolver
+from emisario.core.netpolicy import NetworkPolicy, PolicyRefused, SystemResolver, is_ip_literal
 from emisario.core.secrets import Secret
 from emisario.core.smtp.endpoint import SecurityMode, SmtpEndpoint
 
@@ -36,7 +36,10 @@ CONNECTION_FIELDS = ("host", "port", "security")
 
 @dataclass(frozen=True)
 class AccountInput:
-    """Validated form values for one account."""
+    """The values of one account. Construction applies the domain's rules (server, port,
+    security, Usuario and login as :class:`SmtpEndpoint` checks them, the display name as a
+    header text) and keeps their normal forms, so a caller without the console cannot store
+    what the form would refuse: ``InvalidValue`` names the field."""
 
     company: Company | None
     account_type: AccountType
@@ -48,6 +51,12 @@ class AccountInput:
     login: str = ""
     display_name: str = ""
     enabled: bool = True
+
+    def __post_init__(self) -> None:
+        checked = self.endpoint(None)
+        for name in ("host", "port", "security", "sender", "login"):
+            object.__setattr__(self, name, getattr(checked, name))
+        header_text(self.display_name, field="display_name")
 
     def endpoint(self, password: Secret | None) -> SmtpEndpoint:
         return SmtpEndpoint(
@@ -161,9 +170,9 @@ def check_target(host: str, port: int) -> TargetCheck:
         raise TargetRefused("port", exc.reason) from None
     if host in policy.allowed_hosts:
         return TargetCheck.ALLOWED
-    try:
-        addresses = [str(ipaddress.ip_address(host))]
-    except ValueError:
+    if is_ip_literal(host):
+        addresses = [host]
+    else:
         try:
             addresses = run_async(_resolve(host, port, settings.EMISARIO_PROBE_DEADLINE))
         except (OSError, TimeoutError, UnicodeError):

@@ -19,6 +19,7 @@ PostgreSQL needs none of this: its row locks (``select_for_update``) serialise t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import dj_database_url
@@ -52,3 +53,14 @@ def database_from_url(url: str) -> dict[str, Any]:
         options.update(entry.get("OPTIONS") or {})
         entry["OPTIONS"] = options
     return entry
+
+
+UNUSABLE: dict[str, Any] = {"ENGINE": "django.db.backends.dummy"}
+"""What ``DATABASES["default"]`` holds when ``DATABASE_URL`` cannot be read: every use of the
+database then fails loudly. Never a fallback to SQLite, which would quietly keep a company's
+data in a file beside the code while the administrator thinks it is in PostgreSQL."""
+
+
+def shown_url(url: str) -> str:
+    """``url`` with any password masked, fit to show in a check's message."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1********@", url)

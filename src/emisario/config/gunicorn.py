@@ -8,22 +8,16 @@ Environment variables: ``EMISARIO_BIND`` (``127.0.0.1:8000``; a TLS proxy goes i
 ``EMISARIO_WORKERS`` (2), ``EMISARIO_THREADS`` (4 per worker), ``EMISARIO_TIMEOUT`` (60 s).
 """
 
-import os
+from emisario.config.env import Environment
 
-
-def _whole(name: str, default: int) -> int:
-    """A positive whole number from the environment; a bad one stops the start, named."""
-    value = os.environ.get(name, "").strip() or str(default)
-    if not value.isdigit() or int(value) < 1:
-        raise SystemExit(f"{name}={value!r}: use a whole number of 1 or more")
-    return int(value)
-
-
-bind = [os.environ.get("EMISARIO_BIND", "127.0.0.1:8000")]
-workers = _whole("EMISARIO_WORKERS", 2)
-threads = _whole("EMISARIO_THREADS", 4)
+_env = Environment()
+bind = [_env.text("EMISARIO_BIND", "127.0.0.1:8000")]
+workers = _env.integer("EMISARIO_WORKERS", 2, minimum=1, maximum=64)
+threads = _env.integer("EMISARIO_THREADS", 4, minimum=1, maximum=256)
 worker_class = "gthread"
-timeout = _whole("EMISARIO_TIMEOUT", 60)
+timeout = _env.integer("EMISARIO_TIMEOUT", 60, minimum=1, maximum=3600, unit="seconds")
+if _env.problems:  # the same parser and messages as the settings (check emisario.E010)
+    raise SystemExit("\n".join(f"{p.message} {p.fix}" for p in _env.problems))
 graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then, so a slow leak never grows without bound.

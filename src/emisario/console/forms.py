@@ -15,6 +15,7 @@ from emisario.core.addresses import (
     normalize_address,
     normalize_host,
     refuse_control_characters,
+    refuse_line_breaks,
 )
 from emisario.core.errors import InvalidValue
 from emisario.core.secrets import Secret
@@ -124,7 +125,7 @@ class AccountForm(forms.Form):
 
     def clean_password(self):
         value = self.cleaned_data["password"]
-        return _domain_check(refuse_control_characters, value, field="password")
+        return _domain_check(refuse_line_breaks, value, field="password")
 
     def clean(self):
         data = super().clean()

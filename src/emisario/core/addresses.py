@@ -59,6 +59,16 @@ def refuse_control_characters(value: str, *, field: str) -> str:
     return value
 
 
+def refuse_line_breaks(value: str, *, field: str) -> str:
+    """For a password: no control character or line break (it travels in an SMTP command),
+    no lone surrogate (it cannot be encoded), but format characters stay allowed. A password
+    never reaches a header or a screen, and a soft hyphen or a joiner in one is the user's
+    choice, not a disguise."""
+    if _category_error(value, frozenset({"Cs"})) is not None:
+        raise InvalidValue("control_characters", field=field)
+    return value
+
+
 def normalize_host(value: str, *, field: str = "host") -> str:
     """Return a host name in its ASCII form (IDNA 2008 A-labels), or an IP literal, lower-cased.
 

@@ -83,6 +83,15 @@ class ResolverBusy(OSError):
     """Too many lookups are still waiting for a resolver that does not answer."""
 
 
+def is_ip_literal(host: str) -> bool:
+    """An IP address written as such: it is used as it is, never looked up."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class SystemResolver:
     """The operating system's resolver, one daemon thread per lookup.
 
@@ -91,8 +100,10 @@ class SystemResolver:
     would queue behind the hung ones until its deadline: one bad DNS server would stop Probar
     for the whole process. A thread of its own per lookup means a hung lookup only ever costs
     its own caller (who stops waiting at the deadline) and the thread, which ends when the
-    system resolver gives up. ``MAX_PENDING`` bounds how many such threads may pile up. IP
-    literals never get here: callers use them as they are.
+    system resolver gives up. The capacity is bounded, not unlimited: past ``MAX_PENDING``
+    lookups still waiting in the process, a new one is refused at once with
+    :class:`ResolverBusy` (reported as a temporary DNS failure) instead of piling up threads.
+    An IP literal is returned as it is, without a thread.
     """
 
     MAX_PENDING = 64
@@ -100,11 +111,7 @@ class SystemResolver:
     _lock = threading.Lock()
 
     async def resolve(self, host: str, port: int) -> list[str]:
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            pass
-        else:
+        if is_ip_literal(host):
             return [host]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[tuple[Any, ...]]] = loop.create_future()

@@ -164,3 +164,19 @@ def test_100000_generated_values_through_a_real_server(ca):
         if found:
             problems.append((sender, name, found))
     assert problems == []
+
+
+def test_the_header_writer_refuses_what_no_validator_let_through():
+    """Backstops for callers that skip validation (CRONUS will build from stored rows)."""
+    import pytest
+
+    from emisario.core.mail import headers
+
+    for address in ("a\r\nBcc:x@y.example", "a b@example.com", "<a@example.com>", "=?x?q?a?=@b.co"):
+        with pytest.raises(headers.HeaderError):
+            headers.mailbox(address)
+    for tokens in (["a\r\nb"], ["a\nb"], ["a\0b"], [""]):
+        with pytest.raises(headers.HeaderError):
+            headers.field("To", tokens)
+    with pytest.raises(headers.HeaderError):
+        headers.field("Bcc\r\nX", ["a@b.co"])

@@ -62,6 +62,7 @@ def test_a_non_ascii_sender_goes_out_with_smtputf8_on_mail_only(ca):
         diagnosis = case.run()
         delivered = list(case.server.messages)
     assert diagnosis.ok, diagnosis.as_dict()
+    assert case.server.mail_options == [["SMTPUTF8"]] and case.server.rcpt_options == [[]]
     [mail] = delivered
     assert mail.mail_from == UTF8_SENDER
     # RFC 6532: with SMTPUTF8 the header is UTF-8 (a bytes parser would keep surrogates).
@@ -83,7 +84,9 @@ def test_ascii_addresses_never_ask_for_smtputf8(ca):
     """Offered or not, an ASCII envelope goes out without the parameter."""
     with Smtpd(script=Script(smtputf8=True))(ca) as case:
         diagnosis = case.run()
+        options = (case.server.mail_options, case.server.rcpt_options)
     assert diagnosis.ok, diagnosis.as_dict()
+    assert options == ([[]], [[]])
 
 
 class _NoLookups:

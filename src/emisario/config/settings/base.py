@@ -22,11 +22,10 @@ the fix, so the server refuses to start with a sentence instead of a traceback.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
-from emisario.config.database import database_from_url
+from emisario.config.database import UNUSABLE, database_from_url, shown_url
 from emisario.config.env import Environment, host_pattern, web_origin
 
 # One reader for the whole process: modules that extend this one (demo, production) read
@@ -98,11 +97,18 @@ TEMPLATES = [
 ]
 
 # SQLite gets WAL, a busy timeout and immediate transactions (see emisario.config.database).
-DATABASES = {
-    "default": database_from_url(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'emisario.sqlite3'}")
+_DATABASE_URL = env.text("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'emisario.sqlite3'}")
+try:
+    DATABASES = {"default": database_from_url(_DATABASE_URL)}
+except ValueError:  # dj-database-url: an unknown scheme or a URL it cannot split
+    DATABASES = {"default": dict(UNUSABLE)}
+    env.record(
+        "DATABASE_URL",
+        shown_url(_DATABASE_URL),
+        "a database URL",
+        "write it as postgres://user:password@host:5432/name (percent-encode special "
+        "characters in the password) or sqlite:////absolute/path.sqlite3",
     )
-}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

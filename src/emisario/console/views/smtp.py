@@ -29,7 +29,7 @@ from emisario.accounts.probing import (
     last_test_of,
     run_detect,
     run_probe,
-    test_summary,
+    summary_of,
 )
 from emisario.accounts.selectors import type_groups
 from emisario.accounts.services import (
@@ -202,7 +202,7 @@ def _test_or_save(request, route, form: AccountForm, account, company):
             account=account,
             data=data,
             password=password,
-            summary=test_summary(diagnosis),
+            summary=summary_of(diagnosis),
         )
         verdict.password_kept = True
     return verdict, None
@@ -338,8 +338,8 @@ def smtp_screen(request, route: str):
 @require_POST
 @_answer_refusals
 def account_remove(request, route: str, pk: int):
-    account = SmtpAccount.objects.select_related("company").filter(pk=pk).first()
-    if account is None:
+    account = permissions.visible_accounts(request.user).filter(pk=pk).first()
+    if account is None:  # missing, or another company's: the same 404
         raise Http404("account")
     company = account.company
     account_delete(actor=request.user, account=account)

@@ -25,7 +25,6 @@ _WORD_BYTES = 45
 the 75 characters RFC 2047 section 2 allows."""
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
-_QUOTABLE = re.compile(r"^[A-Za-z0-9 !#$%&'*+\-/=?^_`{|}~.,;:@()\[\]<>]*$")
 
 
 class HeaderError(ValueError):
@@ -84,7 +83,7 @@ def mailbox(address: str, display_name: str = "") -> list[str]:
     if not display_name:
         return [address]
     header_text(display_name, field="display_name")
-    if _plain_ascii(display_name) and _QUOTABLE.match(display_name):
+    if _plain_ascii(display_name):  # a quoted-string; " and \ as quoted-pairs (RFC 5322 3.2.4)
         quoted = display_name.replace("\\", "\\\\").replace('"', '\\"')
         return [f'"{quoted}"', f"<{address}>"]
     return [*encoded_words(display_name), f"<{address}>"]

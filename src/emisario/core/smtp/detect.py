@@ -21,7 +21,7 @@ from typing import Any
 from emisario.core.addresses import (
     normalize_address,
     normalize_host,
-    refuse_control_characters,
+    refuse_line_breaks,
 )
 from emisario.core.errors import InvalidValue
 from emisario.core.netpolicy import NetworkPolicy, Resolver, SystemResolver
@@ -237,7 +237,7 @@ async def detect(
     started = time.monotonic()
     plan = _plan(host=host, sender=sender, login=login, combinations=combinations, policy=policy)
     if password:
-        refuse_control_characters(password.reveal(), field="password")
+        refuse_line_breaks(password.reveal(), field="password")
     if not deadline > 0:
         raise ValueError("detect() needs a positive deadline")
     warnings: list[DetectWarning] = []

@@ -13,7 +13,6 @@ timeout, ends a run that is slow overall. What went wrong is described by
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import ssl
 import time
@@ -23,7 +22,13 @@ from typing import Any
 import aiosmtplib
 
 from emisario.core.addresses import needs_smtputf8
-from emisario.core.netpolicy import NetworkPolicy, PolicyRefused, Resolver, SystemResolver
+from emisario.core.netpolicy import (
+    NetworkPolicy,
+    PolicyRefused,
+    Resolver,
+    SystemResolver,
+    is_ip_literal,
+)
 from emisario.core.smtp.advice import Fault, classify
 from emisario.core.smtp.connection import (
     ConnectFailed,
@@ -133,14 +138,6 @@ def step_order(security: SecurityMode) -> list[Step]:
         order.remove(Step.TLS)
         order.insert(order.index(Step.EHLO), Step.TLS)
     return order
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _ms(started: float) -> float:
@@ -320,7 +317,7 @@ class _Run:
             ) from None
         port_checked = self._started
         self.begin(Step.DNS)
-        if _is_ip_literal(endpoint.host):
+        if is_ip_literal(endpoint.host):
             # An address needs no lookup: it must never wait behind a hung resolver.
             addresses: list[str] = [endpoint.host]
         else:

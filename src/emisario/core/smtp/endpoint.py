@@ -14,6 +14,7 @@ from emisario.core.addresses import (
     normalize_address,
     normalize_host,
     refuse_control_characters,
+    refuse_line_breaks,
 )
 from emisario.core.errors import InvalidValue
 from emisario.core.secrets import Secret
@@ -78,7 +79,7 @@ class SmtpEndpoint:
             self, "login", refuse_control_characters(self.login.strip(), field="login")
         )
         if self.password is not None:
-            refuse_control_characters(self.password.reveal(), field="password")
+            refuse_line_breaks(self.password.reveal(), field="password")
 
     @property
     def auth_user(self) -> str:

@@ -17,6 +17,7 @@ import ssl
 
 import aiosmtplib
 
+from emisario.core.netpolicy import ResolverBusy
 from emisario.core.smtp.advice import Advice, Fault
 from emisario.core.smtp.tlsinfo import classify_ssl_error, ssl_error_text
 
@@ -46,6 +47,8 @@ def describe(exc: BaseException) -> tuple[Fault | None, int | None, str]:
         return Fault.DISCONNECTED, None, "the server closed the connection"
     if isinstance(exc, aiosmtplib.SMTPConnectError) and exc.__cause__ is not None:
         return describe(exc.__cause__)
+    if isinstance(exc, ResolverBusy):
+        return Fault.DNS_TEMPORARY, None, str(exc.strerror)
     if isinstance(exc, socket.gaierror):
         fault = Fault.DNS_NOT_FOUND if exc.errno in _DNS_NOT_FOUND else Fault.DNS_TEMPORARY
         return fault, None, exc.strerror or str(exc)
