@@ -31,8 +31,6 @@ from emisario.config.env import Environment, host_pattern, web_origin
 # One reader for the whole process: modules that extend this one (demo, production) read
 # through it too, so their problems land in the same list (EMISARIO_SETTINGS_PROBLEMS below).
 env = Environment()
-env_list = env.strings  # kept for the settings modules that extend this one
-env_bool = env.boolean
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent.parent
 BASE_DIR = Path(env.text("EMISARIO_HOME") or Path.cwd()).resolve()

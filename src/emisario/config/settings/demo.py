@@ -4,28 +4,20 @@
 restart; it is a demo, not a deployment: the keys live next to the database.
 """
 
-import os
-
 from emisario.config.settings.base import *  # noqa: F403
-from emisario.config.settings.base import BASE_DIR, INSTALLED_APPS, env, env_list
+from emisario.config.settings.base import BASE_DIR, INSTALLED_APPS, env
 
 DEBUG = False
 # The demo's own app (its mailbox page); deployments leave it out.
-if "emisario.demo" not in INSTALLED_APPS:
-    INSTALLED_APPS = [*INSTALLED_APPS, "emisario.demo"]
-SECRET_KEY = os.environ.get("EMISARIO_SECRET_KEY") or "demo-only-" + "x" * 40
-EMISARIO_SECRET_KEYS = env_list("EMISARIO_SECRET_KEYS")
-EMISARIO_DEMO_MAILDIR = os.environ.get(
-    "EMISARIO_DEMO_MAILDIR", str(BASE_DIR / "var" / "demo-mailbox")
-)
+INSTALLED_APPS = [*INSTALLED_APPS, "emisario.demo"]
+SECRET_KEY = env.text("EMISARIO_SECRET_KEY") or "demo-only-" + "x" * 40
+EMISARIO_DEMO_MAILDIR = env.text("EMISARIO_DEMO_MAILDIR", str(BASE_DIR / "var" / "demo-mailbox"))
 # The demo mailbox listens on loopback: the only non-public target Probar may reach here.
-EMISARIO_PROBE_ALLOW = env_list("EMISARIO_PROBE_ALLOW", "127.0.0.1")
+EMISARIO_PROBE_ALLOW = env.strings("EMISARIO_PROBE_ALLOW", "127.0.0.1")
 EMISARIO_PROBE_PORTS = env.ports("EMISARIO_PROBE_PORTS", [25, 465, 587, 2525, 2465])
-EMISARIO_PROBE_CA_FILE = os.environ.get(
-    "EMISARIO_PROBE_CA_FILE", str(BASE_DIR / "var" / "demo-ca.pem")
-)
+EMISARIO_PROBE_CA_FILE = env.text("EMISARIO_PROBE_CA_FILE", str(BASE_DIR / "var" / "demo-ca.pem"))
 # Detectar also knows the demo mailbox's ports (bin/demo sets them for the ports it uses).
-EMISARIO_DETECT_COMBINATIONS = env_list(
+EMISARIO_DETECT_COMBINATIONS = env.strings(
     "EMISARIO_DETECT_COMBINATIONS",
     "465/tls,587/starttls,25/starttls,2525/starttls,2465/tls,25/none",
 )

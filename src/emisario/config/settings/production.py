@@ -42,8 +42,8 @@ if not SECRET_KEY:
         'print(secrets.token_urlsafe(50))"',
     )
 
-# The demo (its local mailbox, its pages) is not part of a deployment.
-INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "emisario.demo"] + ["csp"]
+# The demo (its local mailbox, its pages) is not part of a deployment: base leaves it out.
+INSTALLED_APPS = [*INSTALLED_APPS, "csp"]
 
 
 def _after(chain: list[str], anchor: str, *inserted: str) -> list[str]:

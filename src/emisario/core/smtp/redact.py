@@ -74,15 +74,19 @@ def _tokens(lines: list[str], *, strip_codes: bool) -> list[list[Span]]:
     return result
 
 
-def _spans_with(lines: list[str], tokens: list[list[Span]], form: str) -> set[tuple[int, int]]:
-    """Columns of ``form`` found in the content with all whitespace and line breaks removed."""
+def _spans_with(
+    lines: list[str], tokens: list[list[Span]], forms: Sequence[str]
+) -> set[tuple[int, int]]:
+    """Columns of any of ``forms`` found in the content with all whitespace and line breaks
+    removed (the content is built once, then searched for each form)."""
     where = [(n, c) for row in tokens for (n, a, b) in row for c in range(a, b)]
     compact = "".join(lines[n][c] for n, c in where)
     found: set[tuple[int, int]] = set()
-    start = compact.find(form)
-    while start != -1:
-        found.update(where[start : start + len(form)])
-        start = compact.find(form, start + 1)
+    for form in forms:
+        start = compact.find(form)
+        while start != -1:
+            found.update(where[start : start + len(form)])
+            start = compact.find(form, start + 1)
     return found
 
 
@@ -112,11 +116,17 @@ def redact_text(text: str, secrets: Sequence[str]) -> str:
     lines = text.split("\n")
     masked: set[tuple[int, int]] = set()
     plain = [form for form in forms if len(form) >= 3]
-    for strip_codes in (True, False):
-        tokens = _tokens(lines, strip_codes=strip_codes)
-        for form in forms:
-            masked |= _spans_with(lines, tokens, form)
+    stripped = _tokens(lines, strip_codes=True)
+    whole = _tokens(lines, strip_codes=False)
+    # With codes kept and left out; one pass when no line starts with a code.
+    views = [stripped] if stripped == whole else [stripped, whole]
+    tried: set[tuple[Span, ...]] = set()
+    for tokens in views:
+        masked |= _spans_with(lines, tokens, forms)
         for run in _joined_runs(tokens):
+            if tuple(run) in tried:
+                continue
+            tried.add(tuple(run))
             joined = "".join(lines[n][a:b] for n, a, b in run)
             if any(_decodes_to_secret(m.group(0), plain) for m in _BASE64.finditer(joined)):
                 masked.update((n, c) for n, a, b in run for c in range(a, b))
