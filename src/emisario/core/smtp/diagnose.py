@@ -229,6 +229,7 @@ class _Run:
             reply_code=code,
             reply_text=text,
             advice=str(classify(step, code=code, text=text, fault=fault)),
+            fault=str(fault) if fault is not None else None,
             details=self._details,
         )
         self._current = None

@@ -54,8 +54,20 @@ class StepResult:
     """The server's reply (credentials redacted) or the local error text."""
     advice: str | None = None
     """An :class:`emisario.core.smtp.advice.Advice` value when the step failed."""
+    fault: str | None = None
+    """The :class:`emisario.core.smtp.advice.Fault` seen locally (no server reply), if any:
+    the console words ``reply_text`` from it in the page's language."""
     details: dict[str, Any] = field(default_factory=dict)
     """Step-specific facts: TLS protocol and certificate, EHLO capabilities, chosen address."""
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A port and security mode the test *saw work* on this server (never a guess)."""
+
+    port: int
+    security: str
+    """A :class:`emisario.core.smtp.endpoint.SecurityMode` value."""
 
 
 @dataclass(slots=True)
@@ -66,6 +78,8 @@ class Diagnosis:
     security: str
     steps: list[StepResult]
     elapsed_ms: float = 0.0
+    proposal: Proposal | None = None
+    """After a port/security mismatch: the combination on the same port that answered."""
 
     @property
     def ok(self) -> bool:
@@ -97,13 +111,18 @@ class Diagnosis:
                 reply_code=item.get("reply_code"),
                 reply_text=item.get("reply_text", ""),
                 advice=item.get("advice"),
+                fault=item.get("fault"),
                 details=item.get("details") or {},
             )
             for item in data.get("steps", [])
         ]
+        proposal = data.get("proposal")
         return cls(
             target=data.get("target", ""),
             security=data.get("security", ""),
             steps=steps,
             elapsed_ms=data.get("elapsed_ms", 0.0),
+            proposal=Proposal(int(proposal["port"]), str(proposal["security"]))
+            if proposal
+            else None,
         )
