@@ -1,58 +1,19 @@
 """The seed's process in a real browser (Debian's chromium driven by Playwright), as a new user
 walks it: sign in, both menu routes, fill in the form, Probar, the message, Guardar, reload."""
 
-import os
-import tempfile
-from pathlib import Path
-
 import pytest
 
 from emisario.accounts import crypto
 from emisario.accounts.models import SmtpAccount
 from emisario.demo.mailbox import STARTTLS
+from tests.browser.screen import ARTIFACTS, ROUTES, sign_in, walk_route
 from tests.factories import make_company, make_user
-from tests.requirements import skip_or_fail
 from tests.support.fixtures import CONSOLE_PASSWORD as PASSWORD
 from tests.support.fixtures import CONSOLE_USER as USER
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(
-    os.environ.get("EMISARIO_TEST_ARTIFACTS", Path(tempfile.gettempdir()) / "emisario-browser")
-)
-
-
-@pytest.fixture
-def browser_page():
-    if not os.path.exists(CHROMIUM):
-        skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs a loop
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        yield page
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-
-@pytest.fixture
-def mailbox(console_mailbox, console_probe_settings):
-    return console_mailbox
-
 
 @pytest.mark.browser
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_seed_process_in_the_browser(live_server, mailbox, browser_page):
     acme = make_company("ACME", "Comercial Acme")
     user = make_user("cobros", perms=("EMISOPT",), companies=[acme])
@@ -61,13 +22,11 @@ def test_seed_process_in_the_browser(live_server, mailbox, browser_page):
     page = browser_page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    page.goto(live_server.url + "/")
-    page.fill("#id_username", "cobros")
-    page.fill("#id_password", "clave-demo-123")
-    page.click("button[type=submit]")
+    sign_in(page, live_server.url, "cobros", "clave-demo-123")
 
-    # Route 1: CXC => Sistema => Envío de correos => SMTP
-    page.click("text=Envío de correos")
+    # Route 1, clicked label by label as the seed writes it: CXC => Sistema => Envío de
+    # correos => SMTP (the screen's tab).
+    walk_route(page, ROUTES["es"]["cxc"])
     assert page.locator(".crumbs").inner_text().split() == [
         "CXC",
         "⇒",
@@ -78,9 +37,9 @@ def test_seed_process_in_the_browser(live_server, mailbox, browser_page):
         "correos",
     ]
     assert page.locator(".tab.active").inner_text() == "SMTP"
-    # Route 2 reaches the same screen.
+    # Route 2 reaches the same screen: Emisario => Sistema => Configuración => SMTP.
     page.goto(live_server.url + "/")
-    page.click("text=Configuración")
+    walk_route(page, ROUTES["es"]["emisario"])
     assert "Emisario" in page.locator(".crumbs").inner_text()
     assert page.locator("label[for=id_host]").inner_text() == "Servidor SMTP"
 

@@ -11,6 +11,7 @@ ROLES = ["anonymous", "noperm", "emisopt", "full", "other"]
 CLOSED = 1  # nothing listens on port 1 of loopback
 CXC = reverse("console:smtp_cxc")
 EMI = reverse("console:smtp_emisario")
+HISTORY = reverse("console:history_cxc")
 
 
 def form(**extra):
@@ -150,6 +151,43 @@ CASES = {
         lambda a: reverse("console:account_remove", args=["cxc", a["system"].pk]),
         lambda a: {},
         dict(noperm=403, emisopt=403, full=302, other=302),
+    ),
+    "history-company": (
+        "get",
+        lambda a: HISTORY + "?empresa=ACME",
+        None,
+        dict(noperm=403, emisopt=200, full=200, other=404),
+    ),
+    "history-company-account": (
+        "get",
+        lambda a: f"{HISTORY}?empresa=ACME&cuenta={a['company'].pk}",
+        None,
+        dict(noperm=403, emisopt=200, full=200, other=404),
+    ),
+    # System default accounts are shown to every EMISOPT holder, so is their history.
+    "history-system-account": (
+        "get",
+        lambda a: f"{HISTORY}?empresa=ACME&cuenta={a['system'].pk}",
+        None,
+        dict(noperm=403, emisopt=200, full=200, other=404),
+    ),
+    "history-other-company-account": (
+        "get",
+        lambda a: f"{HISTORY}?empresa=ACME&cuenta={a['foreign'].pk}",
+        None,
+        dict(noperm=403, emisopt=404, full=404, other=404),
+    ),
+    "history-other-company": (
+        "get",
+        lambda a: f"{HISTORY}?empresa=OTRA&cuenta={a['company'].pk}",
+        None,
+        dict(noperm=403, emisopt=404, full=404, other=404),
+    ),
+    "history-is-read-only": (
+        "post",
+        lambda a: HISTORY + "?empresa=ACME",
+        lambda a: {},
+        dict(noperm=403, emisopt=405, full=405, other=405),
     ),
     "demo-mailbox": (
         "get",

@@ -1,12 +1,13 @@
 """The demo's "Buzón de demostración" page, now served by the demo app at ``/demo/buzon/``."""
 
 import smtplib
+from datetime import UTC, datetime
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from emisario.demo.mailbox import STARTTLS, LoopbackSmtpd, read_maildir
+from emisario.demo.mailbox import STARTTLS, LoopbackSmtpd, Received, read_maildir
 from tests.factories import make_company, make_user
 
 MAIL = (
@@ -67,3 +68,24 @@ def test_needs_emisopt(db, maildir):
     client = Client()
     client.force_login(make_user("sinpermiso", companies=[make_company()]))
     assert client.get("/demo/buzon/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("zone", "local"),
+    [
+        ("Asia/Tokyo", '2025-01-15T12:30:00+09:00">15/01/2025 12:30<'),
+        ("America/Mexico_City", '2025-01-14T21:30:00-06:00">14/01/2025 21:30<'),
+    ],
+    ids=["tokyo", "mexico-city"],
+)
+def test_dates_are_in_the_configured_time_zone(client, maildir, settings, zone, local):
+    """EMISARIO_TIME_ZONE (``TIME_ZONE``), not UTC, in the same short form as the console's
+    pages: 03:30 UTC is 12:30 in Tokyo and 21:30 the evening before in Mexico City."""
+    settings.TIME_ZONE = zone
+    arrived = datetime(2025, 1, 15, 3, 30, tzinfo=UTC)
+    LoopbackSmtpd(maildir=maildir).store(
+        Received("cobranza@acme.demo", ("cobranza@acme.demo",), MAIL, arrived, None, "starttls")
+    )
+    body = client.get("/demo/buzon/").content.decode()
+    assert local in body, body
+    assert "03:30" not in body and "+00:00" not in body

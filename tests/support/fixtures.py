@@ -71,20 +71,39 @@ CONSOLE_PASSWORD = "Buzon-Clave-7"
 
 @pytest.fixture(scope="module")
 def console_mailbox() -> Iterator[LoopbackSmtpd]:
-    """A mailbox for console and browser tests: STARTTLS and implicit TLS, one user."""
+    """A mailbox for console and browser tests: STARTTLS and implicit TLS, one user; like a
+    real submission server it takes mail only after AUTH."""
     with LoopbackSmtpd({CONSOLE_USER: CONSOLE_PASSWORD}, listeners=(STARTTLS, TLS)) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def open_relay() -> Iterator[LoopbackSmtpd]:
+    """A mailbox that takes mail without AUTH, as no real submission server does: only for
+    tests about what reaches a mailbox whatever is typed as the login (hostile values)."""
+    with LoopbackSmtpd(listeners=(STARTTLS, TLS), auth_required=False) as server:
+        yield server
+
+
+def _probe_settings(settings, server: LoopbackSmtpd, tmp_path):
+    ca_file = tmp_path / "mailbox-ca.pem"
+    server.ca.cert_pem.write_to_path(str(ca_file))
+    settings.EMISARIO_PROBE_CA_FILE = str(ca_file)
+    settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
+    settings.EMISARIO_PROBE_PORTS = list(server.ports.values())
+    settings.EMISARIO_PROBE_DEADLINE = 5.0
+    server.messages.clear()
+    return settings
 
 
 @pytest.fixture
 def console_probe_settings(settings, console_mailbox: LoopbackSmtpd, tmp_path):
     """Django settings that let Probar and Detectar reach ``console_mailbox`` and trust its
     CA; the mailbox starts empty."""
-    ca_file = tmp_path / "mailbox-ca.pem"
-    console_mailbox.ca.cert_pem.write_to_path(str(ca_file))
-    settings.EMISARIO_PROBE_CA_FILE = str(ca_file)
-    settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
-    settings.EMISARIO_PROBE_PORTS = list(console_mailbox.ports.values())
-    settings.EMISARIO_PROBE_DEADLINE = 5.0
-    console_mailbox.messages.clear()
-    return settings
+    return _probe_settings(settings, console_mailbox, tmp_path)
+
+
+@pytest.fixture
+def open_relay_probe_settings(settings, open_relay: LoopbackSmtpd, tmp_path):
+    """:func:`console_probe_settings` for :func:`open_relay`."""
+    return _probe_settings(settings, open_relay, tmp_path)

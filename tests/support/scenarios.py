@@ -142,12 +142,19 @@ class Smtpd:
     policy_ports: Callable[[int], tuple[int, ...]] | None = None
     form: dict[str, Any] = field(default_factory=dict)
     """More form values (sender, login) for :func:`_form`."""
+    auth_required: bool = True
+    """False: MAIL without AUTH is accepted (an MX on port 25, not a submission port)."""
 
     @contextlib.contextmanager
     def __call__(self, ca: trustme.CA) -> Iterator[Case]:
         cert = self.cert(ca) if self.cert else ca.issue_cert("localhost", "127.0.0.1")
         server = FaultySmtpd(
-            USERS, listeners=(self.listener,), ca=ca, cert=cert, script=self.script
+            USERS,
+            listeners=(self.listener,),
+            ca=ca,
+            cert=cert,
+            script=self.script,
+            auth_required=self.auth_required,
         )
         with server:
             port = server.port(self.listener)
@@ -424,7 +431,30 @@ SCENARIOS: tuple[Scenario, ...] = (
         "relay_denied",
         A.RELAY_DENIED,
         S.RCPT,
-        _reply(S.RCPT, "554 5.7.1 <bob@example.net>: Relay access denied", password=None),
+        _reply(
+            S.RCPT,
+            "554 5.7.1 <bob@example.net>: Relay access denied",
+            password=None,
+            auth_required=False,
+        ),
+    ),
+    Scenario(
+        "relay_denied_after_auth",
+        A.RELAY_DENIED_AUTHENTICATED,
+        S.RCPT,
+        # AUTH passes (the right password), then Postfix refuses the recipient by policy.
+        _reply(S.RCPT, "554 5.7.1 <bob@example.net>: Relay access denied"),
+    ),
+    Scenario(
+        "sender_not_owned_after_auth",
+        A.SENDER_NOT_ALLOWED,
+        S.RCPT,
+        # Postfix's reject_sender_login_mismatch; smtpd_delay_reject puts it at RCPT.
+        _reply(
+            S.RCPT,
+            "553 5.7.1 <ana@example.com>: Sender address rejected: not owned by user "
+            "ana@example.com",
+        ),
     ),
     Scenario(
         "sendgrid_sender_identity",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import ssl
 import threading
@@ -42,9 +43,24 @@ class Script:
 
 
 class ScriptedSMTP(SMTP):
-    """aiosmtpd's session, with the banner and STARTTLS under the script's control."""
+    """aiosmtpd's session, with the banner and STARTTLS under the script's control. Every
+    command verb it receives is appended to :attr:`commands` (QUIT included)."""
 
     script: Script
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: list[str] = []
+        for verb, method in list(self._smtp_methods.items()):
+            self._smtp_methods[verb] = self._recording(verb, method)
+
+    def _recording(self, verb: str, method: Any) -> Any:
+        @functools.wraps(method)  # keeps the syntax aiosmtpd's HELP reads from the method
+        async def recorded(arg: str) -> None:
+            self.commands.append(verb)
+            await method(arg)
+
+        return recorded
 
     async def push(self, status: Any) -> None:
         if not getattr(self, "_greeted", False):
@@ -155,15 +171,21 @@ class FaultySmtpd(LoopbackSmtpd):
         self.mail_options: list[list[str]] = []
         """The parameters of each accepted MAIL FROM, in order (e.g. ["SMTPUTF8"])."""
         self.rcpt_options: list[list[str]] = []
+        self.sessions: list[list[str]] = []
+        """The commands of each session, in the order sessions were opened: a polite client
+        ends each with "QUIT"."""
         outer = self
 
         class _Session(ScriptedSMTP):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
-                if outer.script.auth_without_tls:
-                    kwargs["auth_require_tls"] = False
                 if outer.script.smtputf8:
                     kwargs["enable_SMTPUTF8"] = True
                 super().__init__(*args, **kwargs)
+                if outer.script.auth_without_tls:
+                    # After __init__: aiosmtpd warns when AUTH is required without TLS,
+                    # which is this scripted relay's whole point.
+                    self._auth_require_tls = False
+                outer.sessions.append(self.commands)
 
             @property
             def script(self) -> Script:  # type: ignore[override]

@@ -189,3 +189,28 @@ class AuditRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.account_label}"
+
+
+class FormSubmission(models.Model):
+    """One rendered form's one-time token, claimed by the first POST that carries it.
+
+    A double click sends the same form twice, often to two workers at once; a check in the
+    session cannot stop that (both requests read the session before either writes). The
+    unique constraint can: the database lets exactly one insert of ``(token, action)`` win,
+    whatever the process or host, and the loser replays the winner's ``result``."""
+
+    token = models.CharField(max_length=64)
+    action = models.CharField(max_length=20)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    done = models.BooleanField(default=False)
+    result = models.JSONField(default=dict, blank=True)
+    """What a repeated submission shows: where Guardar/Eliminar went, Probar's diagnosis."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token", "action"], name="form_submission_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.token[:8]}"

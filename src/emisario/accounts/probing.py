@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ssl
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -118,6 +118,19 @@ def summary_of(diagnosis: Diagnosis) -> dict:
     return summary
 
 
+def tested_at(summary: dict | None) -> datetime | None:
+    """When a kept test ran, as an aware datetime (the summary keeps ISO 8601 in UTC); the
+    pages show it in the configured time zone and the page's language. None if unknown."""
+    raw = (summary or {}).get("tested_at")
+    if not raw:
+        return None
+    try:
+        when = datetime.fromisoformat(raw)
+    except (TypeError, ValueError):
+        return None
+    return when if timezone.is_aware(when) else timezone.make_aware(when, UTC)
+
+
 def last_test_of(account: SmtpAccount) -> dict | None:
     """The account's last test, marked stale when the account changed since."""
     if not account.last_test:
@@ -203,10 +216,12 @@ def run_detect(
     sender: str,
     login: str = "",
     password: Secret | None,
+    port: int | None = None,
 ) -> Detection:
-    """Detectar on ``host``: every sensible port and security side by side, the password (if
-    any) only over verified TLS. ``company`` is the account's owner (None: a system account);
-    the same permission, rate limit and audit rules as ``run_probe``."""
+    """Detectar on ``host``: every sensible port and security side by side (the typed ``port``
+    first, in every mode), the password (if any) only over verified TLS. ``company`` is the
+    account's owner (None: a system account); the same permission, rate limit and audit rules
+    as ``run_probe``."""
     permissions.check_may_act(actor, account=account, company=company)
     record = claim_probe_slot(
         actor=actor,
@@ -226,6 +241,7 @@ def run_detect(
             deadline=settings.EMISARIO_PROBE_DEADLINE,
             tls_context=probe_tls_context(),
             combinations=parse_combinations(settings.EMISARIO_DETECT_COMBINATIONS),
+            port=port,
         ),
     )
     proposal = detection.proposal

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from emisario.accounts import permissions
-from emisario.accounts.models import AccountType, Company, SmtpAccount
+from emisario.accounts.models import AccountType, AuditAction, AuditRecord, Company, SmtpAccount
 from emisario.core.accounts import NoAccountAvailable, Resolution, ranking_key, resolve_account
 from emisario.core.errors import InvalidValue
 from emisario.core.smtp.endpoint import SmtpEndpoint
@@ -65,3 +65,25 @@ def type_groups(user, company: Company) -> list[TypeGroup]:
             group.in_use = by_id[group.resolution.account.id]
         groups.append(group)
     return groups
+
+
+CHANGE_ACTIONS = (AuditAction.CREATE, AuditAction.UPDATE, AuditAction.DELETE)
+HISTORY_LIMIT = 500
+
+
+def change_history(
+    user, *, company: Company | None, account: SmtpAccount | None = None
+) -> list[AuditRecord]:
+    """Who created, changed or deleted which account, newest first: one account's (a system
+    account too: EMISOPT holders see those on the screen), or every account of ``company``,
+    deleted ones included. Another company's is ``permissions.NotFound``, as on the screen."""
+    records = AuditRecord.objects.select_related("actor").filter(action__in=CHANGE_ACTIONS)
+    if account is not None:
+        if not permissions.can_see_account(user, account):
+            raise permissions.NotFound("account")
+        records = records.filter(account=account)
+    elif company is None or not permissions.is_member(user, company):
+        raise permissions.NotFound("company")
+    else:
+        records = records.filter(company=company)
+    return list(records.order_by("-at", "-id")[:HISTORY_LIMIT])

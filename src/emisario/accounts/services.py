@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hmac
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from emisario.accounts.models import AccountType, AuditAction, AuditRecord, Comp
 from emisario.core.addresses import header_text
 from emisario.core.errors import EmisarioError
 from emisario.core.netpolicy import NetworkPolicy, PolicyRefused, SystemResolver, is_ip_literal
-from emisario.core.secrets import Secret
+from emisario.core.secrets import Secret, UndecryptableSecret
 from emisario.core.smtp.endpoint import SecurityMode, SmtpEndpoint
 
 AUDITED_FIELDS = (
@@ -32,6 +33,9 @@ AUDITED_FIELDS = (
     "enabled",
 )
 CONNECTION_FIELDS = ("host", "port", "security")
+PASSWORD_CHANGED = "changed"
+PASSWORD_REMOVED = "removed"
+"""The audit trail's only words about a password: whether it changed or was removed."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,19 @@ def account_save(
     return Saved(saved, target)
 
 
+@sensitive_variables("typed", "stored")
+def _is_stored(account: SmtpAccount, typed: Secret) -> bool:
+    """Whether ``typed`` is the password already stored (compared in constant time): saving
+    it again is no change, and the history must not say it changed."""
+    if not account.has_password:
+        return False
+    try:
+        stored = crypto.decrypt(account.password_token)
+    except UndecryptableSecret:
+        return False
+    return hmac.compare_digest(stored.reveal().encode("utf-8"), typed.reveal().encode("utf-8"))
+
+
 @sensitive_variables("typed_password")
 def _write(
     *,
@@ -224,10 +241,11 @@ def _write(
     for name in AUDITED_FIELDS:
         setattr(account, name, getattr(data, name))
     account.updated_by = actor
-    password_changed = bool(typed_password)
+    had_password = account.has_password
+    password_changed = bool(typed_password) and not _is_stored(account, typed_password)
     if password_changed:
         account.password_token = crypto.encrypt(typed_password)
-    elif not keep_password:
+    elif not typed_password and not keep_password:
         account.password_token = ""
     account.save()
     changes = {
@@ -235,8 +253,11 @@ def _write(
         for name in AUDITED_FIELDS
         if creating or before[name] != getattr(account, name)
     }
+    # Only the fact, never a value: the history shows "Contraseña: cambiada" / "quitada".
     if password_changed:
-        changes["password"] = "changed"
+        changes["password"] = PASSWORD_CHANGED
+    elif had_password and not account.has_password:
+        changes["password"] = PASSWORD_REMOVED
     AuditRecord.objects.create(
         actor=actor,
         action=AuditAction.CREATE if creating else AuditAction.UPDATE,

@@ -3,8 +3,14 @@
 Pure data, no Django import, so the core's tests can check that every
 :class:`~emisario.core.smtp.advice.Advice` has both languages. Spanish is the product's
 language (the seed); English is the fallback for logs and foreign administrators. Texts use
-named placeholders ({host}, {port}, {suggested_port}, {user}, {sender}, {recipient}); a
-missing value leaves the placeholder's name in braces rather than failing.
+named placeholders ({host}, {port}, {user}, {sender}, {recipient}); a missing value leaves
+the placeholder's name in braces rather than failing. No text names a port the test did not
+see work: a port/security mismatch either gets the change Probar saw work (the console words
+``Diagnosis.proposal``) or is sent to Detectar.
+
+:data:`FAULT_DETAILS` words the "technical detail" of a local failure (a
+:class:`~emisario.core.smtp.advice.Fault`, no server reply) in the page's language; the
+diagnosis keeps the raw English text for the audit trail.
 """
 
 from __future__ import annotations
@@ -112,23 +118,27 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
     "tls_on_plain_port": {
         "es": (
             "El puerto {port} no usa SSL desde el inicio.",
-            "Use el puerto {suggested_port} con «SSL» marcado (STARTTLS), o desmarque «SSL» "
-            "si el servidor no cifra.",
+            "El servidor respondió sin cifrar a una conexión SSL/TLS: en ese puerto se usa "
+            "STARTTLS o ningún cifrado. Presione Detectar para comprobar qué combinación de "
+            "puerto y seguridad funciona.",
         ),
         "en": (
             "Port {port} does not use SSL from the start.",
-            'Use port {suggested_port} with "SSL" ticked (STARTTLS), or untick "SSL" if the '
-            "server does not encrypt.",
+            "The server answered an SSL/TLS connection in plain text: that port uses STARTTLS "
+            "or no encryption. Press Detectar to find which port and security work.",
         ),
     },
     "plain_on_tls_port": {
         "es": (
             "El puerto {port} exige SSL desde el inicio.",
-            "Marque «SSL» y use el puerto {suggested_port}.",
+            "El servidor espera una conexión cifrada (SSL/TLS) desde el primer byte y la prueba "
+            "empezó sin cifrar. Presione Detectar para comprobar qué combinación de puerto y "
+            "seguridad funciona.",
         ),
         "en": (
             "Port {port} requires SSL from the start.",
-            'Tick "SSL" and use port {suggested_port}.',
+            "The server expects an encrypted (SSL/TLS) connection from the first byte and the "
+            "test started unencrypted. Press Detectar to find which port and security work.",
         ),
     },
     "no_response": {
@@ -434,6 +444,36 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
             "password or ask your mail administrator.",
         ),
     },
+    "relay_denied_authenticated": {
+        "es": (
+            "El servidor no permite a la cuenta {user} enviar a {recipient}.",
+            "La contraseña fue aceptada: el problema no es la contraseña. El servidor no deja "
+            "que esta cuenta envíe como {sender} o hacia ese destinatario. Use en «Usuario» una "
+            "dirección de la propia cuenta, o pida al administrador del correo que autorice "
+            "el envío; el mensaje del servidor indica el motivo.",
+        ),
+        "en": (
+            "The server does not let the account {user} send to {recipient}.",
+            "The password was accepted: it is not the problem. The server does not let this "
+            "account send as {sender} or to that recipient. Use an address of the account "
+            "itself as the user, or ask your mail administrator to allow it; the server's "
+            "message gives the reason.",
+        ),
+    },
+    "sender_not_allowed": {
+        "es": (
+            "El servidor no permite a la cuenta {user} enviar como {sender}.",
+            "La contraseña fue aceptada, pero la dirección {sender} no pertenece a esa cuenta. "
+            "Escriba en «Usuario» una dirección de la propia cuenta, o pida al administrador "
+            "del correo que autorice {sender} para {user}.",
+        ),
+        "en": (
+            "The server does not let the account {user} send as {sender}.",
+            "The password was accepted, but the address {sender} does not belong to that "
+            "account. Use an address of the account itself as the user, or ask your mail "
+            "administrator to allow {sender} for {user}.",
+        ),
+    },
     "sender_not_verified": {
         "es": (
             "El proveedor no ha verificado la dirección {sender}.",
@@ -505,6 +545,120 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 
+FAULT_DETAILS: dict[str, dict[str, str]] = {
+    "policy": {
+        "es": "la política de red no permite esta prueba",
+        "en": "the network policy does not allow this test",
+    },
+    "deadline": {
+        "es": "sin respuesta dentro del límite de tiempo de la prueba",
+        "en": "no answer within the test's time limit",
+    },
+    "deadline_seconds": {
+        "es": "sin respuesta dentro del límite de {seconds} s",
+        "en": "no answer within the {seconds} s limit",
+    },
+    "dns_not_found": {
+        "es": "el nombre no existe en el DNS",
+        "en": "the name does not exist in DNS",
+    },
+    "dns_temporary": {
+        "es": "el servicio de nombres (DNS) no respondió",
+        "en": "the name service (DNS) did not answer",
+    },
+    "refused": {
+        "es": "conexión rechazada",
+        "en": "connection refused",
+    },
+    "unreachable": {
+        "es": "no hay ruta de red hasta el servidor",
+        "en": "no network route to the server",
+    },
+    "timeout": {
+        "es": "el servidor no respondió a tiempo",
+        "en": "the server did not answer in time",
+    },
+    "timeout@dns": {
+        "es": "el servicio de nombres (DNS) no respondió a tiempo",
+        "en": "the name service (DNS) did not answer in time",
+    },
+    "timeout@connect": {
+        "es": "la conexión no se completó a tiempo",
+        "en": "the connection did not complete in time",
+    },
+    "disconnected": {
+        "es": "el servidor cerró la conexión",
+        "en": "the server closed the connection",
+    },
+    "malformed": {
+        "es": "la respuesta del servidor no es SMTP válido",
+        "en": "the server's answer is not valid SMTP",
+    },
+    "tls_wrong_version": {
+        "es": "el servidor respondió sin cifrar a la negociación TLS",
+        "en": "the server answered the TLS handshake in plain text",
+    },
+    "tls_port_detected": {
+        "es": "no hubo saludo sin cifrar, pero el mismo puerto aceptó una conexión TLS",
+        "en": "no plain-text greeting, but the same port accepted a TLS connection",
+    },
+    "tls_protocol_version": {
+        "es": "el servidor solo ofrece versiones de TLS anteriores a la 1.2",
+        "en": "the server only offers TLS versions older than 1.2",
+    },
+    "cert_untrusted": {
+        "es": "el certificado no lo firmó una autoridad de confianza",
+        "en": "the certificate is not signed by a trusted authority",
+    },
+    "cert_expired": {
+        "es": "el certificado está caducado o aún no es válido",
+        "en": "the certificate has expired or is not valid yet",
+    },
+    "cert_hostname": {
+        "es": "el certificado no corresponde al nombre del servidor",
+        "en": "the certificate does not match the server name",
+    },
+    "tls_failed": {
+        "es": "la negociación TLS falló",
+        "en": "the TLS handshake failed",
+    },
+    "starttls_failed": {
+        "es": "la negociación TLS después de STARTTLS falló",
+        "en": "the TLS handshake after STARTTLS failed",
+    },
+    "starttls_not_offered": {
+        "es": "el servidor no ofrece STARTTLS",
+        "en": "the server does not offer STARTTLS",
+    },
+    "auth_not_offered": {
+        "es": "el servidor no ofrece AUTH",
+        "en": "the server does not offer AUTH",
+    },
+    "auth_not_offered_before_tls": {
+        "es": "el servidor no ofrece AUTH sin cifrar (sí ofrece STARTTLS)",
+        "en": "the server does not offer AUTH before encryption (it offers STARTTLS)",
+    },
+    "auth_mechanisms": {
+        "es": "ningún mecanismo AUTH compatible (PLAIN, LOGIN)",
+        "en": "no supported AUTH mechanism (PLAIN, LOGIN)",
+    },
+    "plaintext_auth_refused": {
+        "es": "la sesión no está cifrada: la contraseña no se envió",
+        "en": "the session is not encrypted: the password was not sent",
+    },
+    "smtputf8_not_offered": {
+        "es": "el servidor no ofrece SMTPUTF8, que necesita una dirección con caracteres no ASCII",
+        "en": "the server does not offer SMTPUTF8, which a non-ASCII address needs",
+    },
+    "unexpected": {
+        "es": "error inesperado",
+        "en": "unexpected error",
+    },
+}
+"""The technical detail of each local :class:`~emisario.core.smtp.advice.Fault` (keys are
+its values; ``fault@step`` refines one step), lower case: the console adds the facts that
+need no translation (addresses, OpenSSL's reason code, the offered mechanisms)."""
+
 LANGUAGES = ("es", "en")
 
 
@@ -521,3 +675,15 @@ def advice_text(code: str, language: str = "es", **params: Any) -> tuple[str, st
     values = _Keep(params)
     formatter = string.Formatter()
     return formatter.vformat(title, (), values), formatter.vformat(fix, (), values)
+
+
+def fault_text(fault: str, language: str = "es", *, step: str = "", **params: Any) -> str:
+    """The technical detail for a local fault in ``language`` (Spanish when unknown); an
+    unknown fault gets the "unexpected error" text."""
+    entry = (
+        FAULT_DETAILS.get(f"{fault}@{step}")
+        or FAULT_DETAILS.get(fault)
+        or FAULT_DETAILS["unexpected"]
+    )
+    text = entry.get(language) or entry["es"]
+    return string.Formatter().vformat(text, (), _Keep(params))

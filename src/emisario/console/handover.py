@@ -1,14 +1,20 @@
 """Probar, then Guardar: the seed's order. The password typed for the test is never rendered
 back into the page, so it is kept, encrypted, in the user's session for a short while; Guardar
-with the field left blank saves exactly what was tested, and keeps the test's result.
+(or another Probar) with the field left blank uses exactly what was tested, and Guardar keeps
+the test's result. Typing the same password again counts as leaving it blank: what matters is
+the password that was tested, not whether the field was touched.
 
 It is bound to the tested values: change the server, port, security, Usuario or login and it
-no longer applies (the rule for stored passwords, applied to a tested one).
+no longer applies (the rule for stored passwords, applied to a tested one). The one exception
+is the test's own proposal ("aplicar"): the diagnosis saw that port and security work on the
+same server, so the password is re-bound to the values with the proposal applied
+(``rebind``), untested until the next Probar.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 
@@ -25,8 +31,10 @@ MAX_AGE = 15 * 60  # seconds: long enough to read the verdict, short enough to b
 
 @dataclass(frozen=True)
 class Tested:
-    password: Secret
-    summary: dict
+    password: Secret | None
+    """None when the test ran without a password."""
+    summary: dict | None
+    """The test's result, or None once the values moved to its proposal (not tested yet)."""
 
 
 def _binding(account: SmtpAccount | None, data: AccountInput) -> str:
@@ -44,29 +52,63 @@ def _binding(account: SmtpAccount | None, data: AccountInput) -> str:
 
 @sensitive_variables("password")
 def remember(
-    session, *, account: SmtpAccount | None, data: AccountInput, password: Secret, summary: dict
+    session,
+    *,
+    account: SmtpAccount | None,
+    data: AccountInput,
+    password: Secret | None,
+    summary: dict | None,
 ) -> None:
     session[SESSION_KEY] = {
         "binding": _binding(account, data),
-        "token": crypto.encrypt(password),
+        "token": crypto.encrypt(password) if password else "",
         "summary": summary,
         "at": time.time(),
     }
 
 
+def _entry(session) -> dict | None:
+    entry = session.get(SESSION_KEY)
+    if not entry or time.time() - entry.get("at", 0) > MAX_AGE:
+        return None
+    return entry
+
+
 @sensitive_variables("entry")
 def recall(session, *, account: SmtpAccount | None, data: AccountInput) -> Tested | None:
-    """The password tested for these same values, if it is recent enough. Missing or bad
+    """What was tested for these same values, if it is recent enough. Missing or bad
     encryption keys raise ``SecretKeyError`` (a configuration error, never a silent miss)."""
-    entry = session.get(SESSION_KEY)
-    if not entry or entry.get("binding") != _binding(account, data):
-        return None
-    if time.time() - entry.get("at", 0) > MAX_AGE:
+    entry = _entry(session)
+    if entry is None or entry.get("binding") != _binding(account, data):
         return None
     try:
-        return Tested(crypto.decrypt(entry["token"]), entry["summary"])
+        password = crypto.decrypt(entry["token"]) if entry.get("token") else None
+        return Tested(password, entry.get("summary"))
     except (UndecryptableSecret, KeyError):
         return None
+
+
+def proposal(summary: dict | None) -> tuple[int, str] | None:
+    """The port and security a kept test proposed (see ``Diagnosis.proposal``), if any."""
+    found = (summary or {}).get("proposal")
+    if not found:
+        return None
+    return int(found["port"]), str(found["security"])
+
+
+@sensitive_variables("tested")
+def rebind(session, *, account: SmtpAccount | None, tested: Tested, data: AccountInput) -> None:
+    """Keep the tested password for ``data`` (the tested values with the proposal applied);
+    the result no longer describes them, so none is kept."""
+    remember(session, account=account, data=data, password=tested.password, summary=None)
+
+
+def same_password(first: Secret | None, second: Secret | None) -> bool:
+    """Whether two passwords are the same, in constant time (no timing tells how much of a
+    retyped password matched)."""
+    if first is None or second is None:
+        return first is second
+    return hmac.compare_digest(first.reveal().encode("utf-8"), second.reveal().encode("utf-8"))
 
 
 def forget(session) -> None:
@@ -75,5 +117,5 @@ def forget(session) -> None:
 
 def pending(session) -> bool:
     """A tested password is waiting, whatever values it was tested with."""
-    entry = session.get(SESSION_KEY)
-    return bool(entry) and time.time() - entry.get("at", 0) <= MAX_AGE
+    entry = _entry(session)
+    return entry is not None and bool(entry.get("token"))

@@ -65,16 +65,41 @@ STEP_LABELS = {
     "rcpt": _("Recipient (RCPT TO)"),
     "data": _("Sending the confirmation mail (DATA)"),
 }
+EHLO_AFTER_STARTTLS = _("EHLO again, encrypted (after STARTTLS)")
 STATUS_LABELS = {
     "passed": _("passed"),
     "failed": _("failed"),
     "skipped": _("not run"),
 }
 SECURITY_LABELS = {
-    "none": _("none"),
+    "none": _("no encryption"),
     "starttls": _("STARTTLS"),
     "tls": _("SSL/TLS"),
 }
+"""A security mode as a table cell or a label ("Seguridad: sin cifrado")."""
+SECURITY_IN_SENTENCE = {
+    "none": _("without encryption"),
+    "starttls": _("with STARTTLS"),
+    "tls": _("with SSL/TLS"),
+}
+"""A security mode inside a sentence: "puerto 3588 sin cifrado", "puerto 465 con SSL/TLS"."""
+SECURITY_AUTOMATIC = _("Automatic (from SSL and port)")
+"""The Seguridad selector's automatic choice, named as the form names it."""
+
+# A change of port and security the test saw work, said the way the form expresses it:
+# Seguridad automatic plus the SSL box when the box alone gives that mode, else the choice.
+CHANGE_AUTOMATIC = _('Set Security to "%(automatic)s", %(ssl)s and %(port)s.')
+CHANGE_EXPLICIT = _('Choose Security "%(security)s" in "Advanced options", %(ssl)s and %(port)s.')
+SSL_KEEP_TICKED = _('leave "SSL" ticked')
+SSL_KEEP_UNTICKED = _('leave "SSL" unticked')
+SSL_TICK = _('tick "SSL"')
+SSL_UNTICK = _('untick "SSL"')
+PORT_KEEP = _("keep port %(port)s")
+PORT_SET = _("set port %(port)s")
+PROPOSAL_SEEN = _(
+    'This test saw port %(port)s answer %(security)s. Press "Apply" to put it in the form, '
+    "then test again."
+)
 
 
 def resolution_reason(group) -> str:
@@ -135,9 +160,16 @@ DETECT_WARNINGS = {
     "ports_not_allowed": _("Some ports were not tried because the network policy forbids them."),
 }
 DETECT_PROPOSAL = _(
-    "Proposed: port %(port)s with %(security)s. The form now holds it; type the password and "
+    "Proposed: port %(port)s %(security)s. The form now holds it; type the password and "
     "press Probar."
 )
+DETECT_NOTHING_WORKED = _("No working combination was found.")
+DETECT_NOTHING_ALLOWED = _(
+    "Nothing could be tried: the administrator's network policy does not allow testing this "
+    "server on any of the ports Detectar tries (%(ports)s). Ask the system administrator to "
+    "allow the server and the port your mail provider gives."
+)
+DETECT_NOT_ALLOWED_ROW = _("not allowed by the network policy")
 
 SSL_CONFLICT = _(
     "SSL and Security (advanced options) disagree: tick SSL for STARTTLS or SSL/TLS, untick it "

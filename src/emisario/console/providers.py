@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils.translation import get_language
 
 from emisario.console.forms import AccountForm, values_with_preset
-from emisario.console.messages import SECURITY_LABELS
+from emisario.console.messages import SECURITY_LABELS, YES_NO
 from emisario.console.preset_notes import note_text, preset_name
 from emisario.core.errors import InvalidValue
 from emisario.core.smtp.presets import Preset, preset_by_key, preset_for_address
@@ -21,14 +21,38 @@ def chosen_preset(key: str | None, sender: str | None) -> Preset | None:
     return preset_for_address(sender or "")
 
 
-def form_with_preset(values: dict, form_kwargs: dict) -> AccountForm:
-    """The form again, with the provider's server, port and security filled in."""
+FILLED_FIELDS = ("host", "port", "ssl", "security", "login")
+"""What a provider fixes; nothing else the user typed is touched."""
+
+
+def _shown(name: str, value) -> str:
+    """A form value as the user reads it on the screen."""
+    if name == "ssl":
+        return str(YES_NO[bool(value)])
+    if name == "security":
+        return str(dict(AccountForm.base_fields["security"].choices).get(value or "", value))
+    return str(value) if value not in (None, "") else "—"
+
+
+def form_with_preset(values: dict, form_kwargs: dict):
+    """The form again with the provider's server, port, security and fixed login filled in,
+    the provider, and each value that changed as (label, before, after)."""
     preset = chosen_preset(values.get("preset"), values.get("sender"))
     if preset is None:
         form = AccountForm(initial=values, **form_kwargs)
         form.preset_missing = True
-        return form
-    return AccountForm(initial=values_with_preset(values, preset), **form_kwargs)
+        return form, None, []
+    filled = values_with_preset(values, preset)
+    changes = []
+    for name in FILLED_FIELDS:
+        before, after = _shown(name, values.get(name)), _shown(name, filled.get(name))
+        if before != after:
+            changes.append((str(AccountForm.base_fields[name].label), before, after))
+    return AccountForm(initial=filled, **form_kwargs), preset, changes
+
+
+def preset_name_of(preset: Preset) -> str:
+    return preset_name(preset.key, get_language() or "es")
 
 
 def preset_hint(form: AccountForm) -> dict | None:

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from emisario.console.views import menu, smtp
+from emisario.console.views import history, menu, smtp
 
 app_name = "console"
 
@@ -17,6 +17,18 @@ urlpatterns = [
         smtp.smtp_screen,
         {"route": "emisario"},
         name="smtp_emisario",
+    ),
+    path(
+        "cxc/sistema/envio-de-correos/smtp/historial/",
+        history.history,
+        {"route": "cxc"},
+        name="history_cxc",
+    ),
+    path(
+        "emisario/sistema/configuracion/smtp/historial/",
+        history.history,
+        {"route": "emisario"},
+        name="history_emisario",
     ),
     re_path(
         r"^(?P<route>cxc|emisario)/cuentas/(?P<pk>[0-9]+)/eliminar/$",

@@ -1,9 +1,12 @@
 """A real SMTP mailbox on loopback: what the demo sends to, and what the tests build on.
 
 It speaks the two submission flavours users meet (RFC 3207 STARTTLS on a plain port, RFC 8314
-implicit TLS), checks AUTH PLAIN/LOGIN against a dict of users and keeps every message, in
-memory and, when asked, in a stdlib Maildir a web page can list. It runs its own event loop in
-a thread, so synchronous code (Django views, pytest) can start it as a context manager.
+implicit TLS) and, like a real submission server (RFC 6409), takes mail only after AUTH: MAIL
+before it is "530 5.7.0 Authentication required", a wrong password "535 5.7.8", and AUTH is
+offered only on an encrypted session. It checks AUTH PLAIN/LOGIN against a dict of users and
+keeps every message, in memory and, when asked, in a stdlib Maildir a web page can list. It
+runs its own event loop in a thread, so synchronous code (Django views, pytest) can start it
+as a context manager.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 T = TypeVar("T")
 
 PLAIN = "plain"
-"""Plain text only: no STARTTLS offered (an internal relay)."""
+"""Plain text only: no STARTTLS offered (an internal relay). AUTH is refused there unless the
+server is built with ``plain_auth=True``."""
 STARTTLS = "starttls"
 """Plain text that offers STARTTLS; AUTH only after it (aiosmtpd's ``auth_require_tls``)."""
 TLS = "tls"
@@ -125,6 +129,11 @@ class LoopbackSmtpd:
     ``listeners`` maps a mode (:data:`PLAIN`, :data:`STARTTLS`, :data:`TLS`) to a port; 0 picks
     a free one, read back from :attr:`ports`. The certificate comes from ``cert`` or is issued
     by ``ca`` (a fresh trustme CA when none is given) for ``hostname``, localhost, 127.0.0.1.
+
+    MAIL needs a successful AUTH, as on a real submission port, so an empty or wrong password
+    fails here the way it will in production; ``auth_required=False`` makes an open relay
+    (for tests about what comes after AUTH). AUTH is taken only over TLS; ``plain_auth=True``
+    also takes it on a :data:`PLAIN` listener (an internal relay that allows it).
     """
 
     def __init__(
@@ -139,6 +148,8 @@ class LoopbackSmtpd:
         handler_factory: Callable[[LoopbackSmtpd], MailboxHandler] = MailboxHandler,
         smtp_class: type[SMTP] = SMTP,
         server_tls_context: ssl.SSLContext | None = None,
+        auth_required: bool = True,
+        plain_auth: bool = False,
     ) -> None:
         if not isinstance(listeners, Mapping):
             listeners = dict.fromkeys(listeners, 0)
@@ -146,6 +157,8 @@ class LoopbackSmtpd:
         if unknown:
             raise ValueError(f"unknown listener modes {sorted(unknown)}; use {MODES}")
         self.users = dict(users or {})
+        self.auth_required = auth_required
+        self.plain_auth = plain_auth
         self.hostname = hostname
         self.ca = ca or trustme.CA()
         self.cert = cert or self.ca.issue_cert(hostname, "localhost", "127.0.0.1")
@@ -216,12 +229,16 @@ class LoopbackSmtpd:
             self._handler,
             hostname=self.hostname,
             tls_context=self._tls if mode == STARTTLS else None,
-            # aiosmtpd only knows STARTTLS as "TLS": on an implicit-TLS listener the session
-            # is already encrypted, so its own check must be switched off there.
-            auth_require_tls=mode != TLS,
+            auth_require_tls=True,
+            auth_required=self.auth_required,
             authenticator=self._authenticate,
             timeout=30,
         )
+        if mode == TLS or (mode == PLAIN and self.plain_auth):
+            # aiosmtpd only knows STARTTLS as "TLS": on an implicit-TLS listener the session
+            # is already encrypted, so its own check is switched off there (after __init__,
+            # which warns about AUTH without TLS, true only of the plain_auth relay).
+            smtp._auth_require_tls = False
         smtp.listener_mode = mode  # type: ignore[attr-defined]
         self._sessions.add(smtp)
         return smtp

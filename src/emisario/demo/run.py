@@ -7,12 +7,18 @@ restart. The mailbox's CA is made fresh each start and written where Probar trus
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from emisario.core.secrets import SecretBox
+
+if TYPE_CHECKING:
+    from emisario.demo.mailbox import LoopbackSmtpd
 
 
 def _port(text: str) -> int:
@@ -36,6 +42,55 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def demo_mailbox(
+    *, smtp_port: int, smtps_port: int, maildir: str | Path | None, ca: Any = None
+) -> LoopbackSmtpd:
+    """The demo's mailbox: STARTTLS and implicit TLS, the demo's users, AUTH required (as on a
+    real submission server). ``bin/demo`` and the tests build it here, so they test the same."""
+    from emisario.demo import data
+    from emisario.demo.mailbox import STARTTLS, TLS, LoopbackSmtpd
+
+    return LoopbackSmtpd(
+        data.MAILBOX_USERS,
+        listeners={STARTTLS: smtp_port, TLS: smtps_port},
+        ca=ca,
+        hostname="localhost",
+        maildir=maildir,
+    )
+
+
+PORT_OPTIONS = (
+    ("port", "--port", "web console"),
+    ("smtp_port", "--smtp-port", "mailbox, STARTTLS"),
+    ("smtps_port", "--smtps-port", "mailbox, implicit TLS"),
+)
+
+
+def busy_port_errors(args: argparse.Namespace) -> list[str]:
+    """One line per demo port something else already listens on, naming the option that moves
+    it. Checked before anything starts, so a busy port never follows a "ready" banner."""
+    errors = []
+    for attribute, option, what in PORT_OPTIONS:
+        port = getattr(args, attribute)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As runserver and the mailbox bind: SO_REUSEADDR, so only a live listener (not a
+            # connection in TIME_WAIT from the last run) counts as busy.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as exc:
+                reason = "is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+                errors.append(
+                    f"port {port} ({what}) {reason} on 127.0.0.1: stop what uses it or choose "
+                    f"another port with {option}, e.g. bin/demo {option} {_suggestion(port)}"
+                )
+    return errors
+
+
+def _suggestion(port: int) -> int:
+    return port + 1 if port < 65535 else 1024
+
+
 def _demo_env(var: Path) -> None:
     """Load (or create once) the demo's keys, before Django reads its settings."""
     env_file = var / "demo-keys.env"
@@ -52,6 +107,9 @@ def _demo_env(var: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    busy = busy_port_errors(args)
+    if busy:
+        sys.exit("bin/demo cannot start:\n  " + "\n  ".join(busy))
     home = Path(os.environ.get("EMISARIO_HOME", Path.cwd())).resolve()
     var = home / "var"
     var.mkdir(exist_ok=True)
@@ -78,7 +136,6 @@ def main(argv: list[str] | None = None) -> None:
     from django.core.management.base import SystemCheckError
 
     from emisario.demo import data
-    from emisario.demo.mailbox import STARTTLS, TLS, LoopbackSmtpd
 
     try:  # call_command skips the system checks unless asked: a bad setting must stop here
         call_command("check", fail_level="ERROR")
@@ -88,18 +145,18 @@ def main(argv: list[str] | None = None) -> None:
     call_command("migrate", verbosity=0)
     data.load(smtp_port=args.smtp_port)
 
-    mailbox = LoopbackSmtpd(
-        data.MAILBOX_USERS,
-        listeners={STARTTLS: args.smtp_port, TLS: args.smtps_port},
+    mailbox = demo_mailbox(
+        smtp_port=args.smtp_port,
+        smtps_port=args.smtps_port,
         ca=ca,
-        hostname="localhost",
         maildir=settings.EMISARIO_DEMO_MAILDIR,
     )
     try:
         mailbox.start()
-    except OSError as exc:
+    except OSError as exc:  # taken since the check above
         sys.exit(
-            f"Cannot start the demo mailbox on ports {args.smtp_port}/{args.smtps_port}: {exc}"
+            f"Cannot start the demo mailbox on ports {args.smtp_port}/{args.smtps_port}: {exc}; "
+            "choose others with --smtp-port and --smtps-port"
         )
     url = f"http://127.0.0.1:{args.port}/"
     mailbox_user = next(iter(data.MAILBOX_USERS))
@@ -112,6 +169,7 @@ Emisario demo
   Mailbox:  Servidor SMTP 127.0.0.1, Puerto {args.smtp_port} with SSL ticked (STARTTLS)
             or Puerto {args.smtps_port} with SSL/TLS (implicit) in the advanced options
             Usuario {mailbox_user}, Contraseña {data.MAILBOX_USERS[mailbox_user]}
+            (the mailbox asks for AUTH like a real server: an empty or wrong Contraseña fails)
   Received mail: {url}demo/buzon/
   Try it:   CXC => Sistema => Envío de correos => SMTP, fill in the mailbox above, press Probar.
 Press Ctrl+C to stop.

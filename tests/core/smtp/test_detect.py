@@ -455,3 +455,61 @@ def test_detection_as_dict_is_json(recording):
     assert data["ok"] is True
     assert data["auth"]["ok"] is True
     assert PASSWORD not in json.dumps(data)
+
+
+# --- the port the user typed ----------------------------------------------------------------
+
+
+def test_implicit_tls_on_the_typed_port_is_proposed(recording):
+    """Amazon SES: implicit TLS on 2465. The usual pairs also work on this server (a STARTTLS
+    listener stands in for 587), but the user's own port is what gets proposed."""
+    with recording(USERS, listeners=(STARTTLS, TLS)) as server:
+        typed, usual = server.port(TLS), server.port(STARTTLS)
+        detection = run_detect(server, [(usual, S)], port=typed, allowed={typed, usual})
+    assert pair(detection.proposal) == (typed, T)
+    assert detection.auth is not None and detection.auth.ok
+    assert detection.auth.target.endswith(f":{typed}")
+    assert server.auth_commands == [True]
+
+
+def test_starttls_on_the_typed_port_beats_implicit_tls_elsewhere(recording):
+    """The usual order puts implicit TLS first; the typed port still wins when it works."""
+    with recording(USERS, listeners=(STARTTLS, TLS)) as server:
+        typed, usual = server.port(STARTTLS), server.port(TLS)
+        detection = run_detect(
+            server, [(usual, T)], port=typed, allowed={typed, usual}, exhaustive=True
+        )
+    assert pair(detection.proposal) == (typed, S)
+    assert [pair(c) for c in detection.candidates] == [
+        (typed, T),
+        (typed, S),
+        (typed, N),
+        (usual, T),
+    ]
+    assert detection.proposal.ok  # seen to work, like every proposal
+    assert server.auth_commands == [True]
+
+
+def test_a_typed_port_that_does_not_answer_falls_back_to_the_usual_pairs(recording):
+    with recording(USERS, listeners=(TLS,)) as server:
+        typed, usual = closed_port(), server.port(TLS)
+        detection = run_detect(server, [(usual, T)], port=typed, allowed={typed, usual})
+    assert pair(detection.proposal) == (usual, T)
+    assert {c.port for c in detection.candidates if not c.ok} == {typed}
+
+
+def test_a_typed_port_the_policy_forbids_is_reported_not_tried(recording):
+    with recording(USERS, listeners=(TLS,)) as server:
+        usual = server.port(TLS)
+        detection = run_detect(server, [(usual, T)], port=2465, allowed={usual})
+    assert detection.not_allowed == ((2465, T), (2465, S), (2465, N))
+    assert DetectWarning.PORTS_NOT_ALLOWED in detection.warnings
+    assert pair(detection.proposal) == (usual, T)
+
+
+def test_a_bad_typed_port_is_refused_before_any_io():
+    resolver = FailingResolver()
+    with pytest.raises(InvalidValue) as caught:
+        run_detect(None, [(587, S)], port=0, resolver=resolver)
+    assert caught.value.code == "invalid_port"
+    assert resolver.calls == 0

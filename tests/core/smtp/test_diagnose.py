@@ -116,13 +116,17 @@ def test_success_delivers_the_spanish_confirmation(security, ca):
     assert tls["protocol"] in {"TLSv1.2", "TLSv1.3"} and tls["cipher"]
     assert tls["certificate"]["hostname_match"] is True
     assert "not_after" in tls["certificate"]
-    ehlo = by_step[Step.EHLO].details
+    ehlo = by_step[Step.EHLO].details  # the last EHLO: over TLS in both modes
     order = [result.step for result in diagnosis.steps]
     handshake_first = security == "tls"  # implicit TLS before the greeting, STARTTLS after it
     assert (order.index(Step.TLS) < order.index(Step.GREETING)) is handshake_first
     assert ehlo["encrypted"] is True and {"PLAIN", "LOGIN"} <= set(ehlo["auth"])
-    if security == "starttls":
-        assert ehlo["before_starttls"]["starttls"] is True
+    ehlos = [result.details for result in diagnosis.steps if result.step is Step.EHLO]
+    if security == "starttls":  # RFC 3207 4.2: EHLO again over TLS, each reported
+        assert [details["encrypted"] for details in ehlos] == [False, True]
+        assert ehlos[0]["starttls"] is True
+    else:
+        assert len(ehlos) == 1
 
 
 def test_a_name_is_resolved_and_its_addresses_tried_in_order(ca):

@@ -81,3 +81,19 @@ def test_describe_reads_a_tls_error_through_the_wrapper():
     wrapper.__cause__ = cause
     fault, code, _text = describe(wrapper)
     assert fault is Fault.CERT_UNTRUSTED and code is None
+
+
+@pytest.mark.parametrize(
+    ("step", "text"),
+    [
+        (Step.RCPT, "5.7.1 <bob@example.net>: Relay access denied"),
+        (Step.RCPT, "5.7.1 <ana@example.com>: Sender address rejected: not owned by user ana"),
+    ],
+    ids=["relay-after-auth", "sender-not-owned"],
+)
+def test_a_policy_refusal_after_auth_is_the_accounts_not_the_recipients(step, text):
+    """The account may not send there: fail over to the next account; the recipient itself
+    was never judged, so it is not a permanent recipient failure."""
+    advice = classify(step, code=554, text=text, authenticated=True)
+    assert advice in (Advice.RELAY_DENIED_AUTHENTICATED, Advice.SENDER_NOT_ALLOWED)
+    assert failure_kind(advice) is K.ACCOUNT

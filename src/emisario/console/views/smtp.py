@@ -10,6 +10,7 @@ the page for the administrator (``views.errors.keys_required``).
 
 from __future__ import annotations
 
+import dataclasses
 from functools import wraps
 
 from django.contrib import messages
@@ -30,6 +31,7 @@ from emisario.accounts.probing import (
     run_detect,
     run_probe,
     summary_of,
+    tested_at,
 )
 from emisario.accounts.selectors import type_groups
 from emisario.accounts.services import (
@@ -41,6 +43,13 @@ from emisario.accounts.services import (
     effective_password,
     password_for_detection,
 )
+from emisario.accounts.submissions import (
+    Claim,
+    new_token,
+    submission_claim,
+    submission_finish,
+    submission_release,
+)
 from emisario.console import handover, providers
 from emisario.console import messages as texts
 from emisario.console.access import forbidden_page, requires
@@ -48,14 +57,19 @@ from emisario.console.advice_catalogue import advice_text
 from emisario.console.forms import SCOPE_SYSTEM, AccountForm, values_with_connection
 from emisario.console.probe import detection_view, verdict_of
 from emisario.console.views.errors import keys_required
+from emisario.core.errors import InvalidValue
 from emisario.core.secrets import Secret, UndecryptableSecret
+from emisario.core.smtp.endpoint import SecurityMode, validate_port
 from emisario.core.smtp.steps import Diagnosis
 
 ROUTES = {
     "cxc": (_("CXC"), _("System"), _("Mail sending")),
     "emisario": (_("Emisario"), _("System"), _("Configuration")),
 }
-ACTIONS = {"probar", "guardar", "proveedor", "detectar"}
+ACTIONS = {"probar", "guardar", "proveedor", "detectar", "aplicar"}
+ONCE = {"probar", "guardar", "detectar"}
+"""Actions that write or send: each claims the page's one-time token (``submissions``)."""
+TOKEN_FIELD = "envio"
 DETECT_FIELDS = {"host", "sender", "login", "password"}
 FLAGS = ("ssl", "enabled")
 SEED_FIELDS = ("host", "sender", "password", "port", "ssl")  # the seed's order
@@ -70,9 +84,48 @@ ADVANCED_FIELDS = (
 )
 
 
-NEEDS_KEYS = {"probar", "guardar", "detectar"}
+NEEDS_KEYS = {"probar", "guardar", "detectar", "aplicar"}
 """Actions that encrypt or read a password: without usable keys they stop before any work."""
-SENSITIVE = ("password", "typed", "typed_password", "values", "kwargs")
+SENSITIVE = ("password", "typed", "typed_password", "values", "kwargs", "tested")
+
+KEPT_FOR_SAVE = _("The password you tested is kept: press Save without typing it again.")
+KEPT_FOR_RETRY = _(
+    "The password you tested is kept for another test of these values; type another one only "
+    "to change it."
+)
+KEPT_FOR_TEST = _("The password you tested is kept: press Test without typing it again.")
+REPEATED_SAVE = _(
+    "This form had already been sent: the account was saved once, and this is the saved account."
+)
+REPEATED_TEST = _(
+    "This test had already been started by the same form: its result is shown and no second "
+    "mail was sent."
+)
+REPEATED_DETECT = _(
+    "This detection had already been run by the same form: its proposal is in the form and "
+    "nothing was tried again."
+)
+REPEATED_DELETE = _("This form had already been sent: the account was deleted once.")
+STILL_RUNNING = _(
+    "This form was already sent and is still being processed (tests can take a few seconds). "
+    "Wait a moment and reload the page; nothing was done twice."
+)
+PROPOSAL_INVALID = _(
+    "The proposal could not be applied: it must be a port from 1 to 65535 and a security "
+    "mode. Nothing was changed."
+)
+PROPOSAL_STALE = _(
+    "That proposal does not come from your last test of these values, so it was not applied. "
+    "Press Test again."
+)
+PROPOSAL_APPLIED = _(
+    "Proposal applied: Port %(port)s, Security %(security)s. Press Test to check it."
+)
+PRESET_FILLED = _("Filled in with the settings of %(provider)s: %(changes)s.")
+PRESET_ALREADY = _("The form already holds the settings of %(provider)s: nothing changed.")
+PRESET_PASSWORD = _(
+    "The password you typed cannot be shown again: type it again before pressing Test or Save."
+)
 
 
 def _answer_refusals(view):
@@ -148,6 +201,25 @@ def _policy_refusal(form: AccountForm, exc: TargetRefused, data) -> None:
     form.add_error(exc.field, f"{title} {fix}")
 
 
+def _claim(request, action: str) -> Claim | None:
+    """Claim the page's one-time token for ``action``. None when the request carries none: a
+    client other than the page (the page always sends one), which gets no protection."""
+    token = request.POST.get(TOKEN_FIELD, "")
+    if not token or len(token) > 64:
+        return None
+    return submission_claim(actor=request.user, token=token, action=action)
+
+
+def _release(claim: Claim | None) -> None:
+    if claim is not None:
+        submission_release(claim)
+
+
+def _finish(claim: Claim | None, result: dict) -> None:
+    if claim is not None:
+        submission_finish(claim, result)
+
+
 @sensitive_variables(*SENSITIVE)
 def _save(request, route, form: AccountForm, account, company, data, typed, tested):
     try:
@@ -155,7 +227,7 @@ def _save(request, route, form: AccountForm, account, company, data, typed, test
     except TargetRefused as exc:
         _policy_refusal(form, exc, data)
         return None
-    if tested is not None:
+    if tested is not None and tested.summary is not None:
         account_record_test(saved.account, tested.summary)
     handover.forget(request.session)
     if saved.target is TargetCheck.UNRESOLVED:
@@ -167,45 +239,89 @@ def _save(request, route, form: AccountForm, account, company, data, typed, test
 
 @sensitive_variables(*SENSITIVE)
 def _test_or_save(request, route, form: AccountForm, account, company):
-    """Probar or Guardar on a valid form. Returns (verdict, response): a response ends the
-    request (Guardar redirects); otherwise the page is shown again with the verdict."""
+    """Probar or Guardar on a valid form. Returns (verdict, password hint, response): a
+    response ends the request (Guardar redirects); otherwise the page is shown again."""
+    action = request.POST["action"]
+    session = request.session
     data = form.to_input(company)
     typed = form.typed_password()
-    tested = None
-    if typed is None and request.POST["action"] == "guardar":
-        tested = handover.recall(request.session, account=account, data=data)
-        typed = tested.password if tested else None
-        if tested is None and account is None and handover.pending(request.session):
-            # A password was tested, then the values changed: saving without one would
-            # silently drop it.
-            form.add_error("password", texts.PASSWORD_RETYPE)
-            return None, None
+    tested = handover.recall(session, account=account, data=data)
+    retyped = tested is not None and typed is not None
+    if retyped and not handover.same_password(typed, tested.password):
+        tested = None  # another password: the kept result does not describe it
+    kept = typed is not None or (tested is not None and tested.password is not None)
+    if typed is None and tested is not None:
+        typed = tested.password
+    if typed is None and account is None and handover.pending(session):
+        # A password was tested, then the values changed: going on without one would
+        # silently drop it.
+        form.add_error("password", texts.PASSWORD_RETYPE)
+        return None, None, None
     password, usable = _password(form, effective_password, account=account, data=data, typed=typed)
     if not usable:
-        return None, None
-    if request.POST["action"] == "guardar":
-        return None, _save(request, route, form, account, company, data, typed, tested)
-    diagnosis = _unless_limited(
-        request,
-        run_probe,
-        account=account,
-        data=data,
-        password=password,
-        language=get_language() or "es",
-    )
-    if diagnosis is None:
-        return None, None
-    verdict = verdict_of(diagnosis, form.cleaned_data)
-    if form.typed_password() is not None:
-        handover.remember(
-            request.session,
+        return None, None, None
+    claim = _claim(request, action)
+    if claim is not None and not claim.first:
+        return _repeated(request, action, claim, form, account, data, password, kept)
+    try:
+        if action == "guardar":
+            response = _save(request, route, form, account, company, data, typed, tested)
+            if response is None:
+                _release(claim)
+            else:
+                _finish(claim, {"redirect": response.url})
+            return None, None, response
+        diagnosis = _unless_limited(
+            request,
+            run_probe,
             account=account,
             data=data,
             password=password,
-            summary=summary_of(diagnosis),
+            language=get_language() or "es",
         )
-        verdict.password_kept = True
-    return verdict, None
+        if diagnosis is None:
+            _release(claim)
+            return None, None, None
+        summary = summary_of(diagnosis)
+        _finish(claim, {"diagnosis": summary})
+    except BaseException:
+        _release(claim)
+        raise
+    return _tested(request, form, account, data, password, kept, diagnosis, summary)
+
+
+@sensitive_variables(*SENSITIVE)
+def _tested(request, form, account, data, password, kept, diagnosis, summary):
+    """Show a test's verdict and keep what was tested for Guardar, another Probar or the
+    proposal (see ``handover``). The hint says what the kept password is good for: Guardar
+    only after a test that passed."""
+    handover.remember(
+        request.session, account=account, data=data, password=password, summary=summary
+    )
+    verdict = verdict_of(diagnosis, form.cleaned_data)
+    hint = None
+    if kept:
+        verdict.password_kept = diagnosis.ok
+        hint = KEPT_FOR_SAVE if diagnosis.ok else KEPT_FOR_RETRY
+    return verdict, hint, None
+
+
+@sensitive_variables(*SENSITIVE)
+def _repeated(request, action, claim: Claim, form, account, data, password, kept):
+    """The same form sent again (a double click): show what the first one did, never do it
+    twice."""
+    result = claim.result
+    if result is None:
+        messages.warning(request, STILL_RUNNING)
+        return None, None, None
+    if action == "guardar":
+        handover.forget(request.session)
+        messages.info(request, REPEATED_SAVE)
+        return None, None, redirect(result["redirect"])
+    messages.info(request, REPEATED_TEST)
+    summary = result["diagnosis"]
+    diagnosis = Diagnosis.from_dict(summary)
+    return _tested(request, form, account, data, password, kept, diagnosis, summary)
 
 
 @sensitive_variables(*SENSITIVE)
@@ -226,25 +342,118 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
     )
     if not usable:
         return form, None
-    detection = _unless_limited(
-        request,
-        run_detect,
-        company=company,
-        account=account,
-        host=data["host"],
-        sender=data["sender"],
-        login=data.get("login", ""),
-        password=password,
-    )
-    if detection is None:
-        return form, None
     values = _posted_values(request)
     values.pop("password", None)
-    if detection.proposal is not None:
-        values = values_with_connection(
-            values, port=detection.proposal.port, security=detection.proposal.security
+    claim = _claim(request, "detectar")
+    if claim is not None and not claim.first:
+        if claim.result is None:
+            messages.warning(request, STILL_RUNNING)
+            return form, None
+        messages.info(request, REPEATED_DETECT)
+        found = claim.result.get("proposal")
+        if found:
+            values = values_with_connection(values, port=found[0], security=SecurityMode(found[1]))
+        return AccountForm(initial=values, **form_kwargs), None
+    try:
+        detection = _unless_limited(
+            request,
+            run_detect,
+            company=company,
+            account=account,
+            host=data["host"],
+            sender=data["sender"],
+            login=data.get("login", ""),
+            password=password,
+            port=form.cleaned_data.get("port"),  # the typed port is tried first
         )
+    except BaseException:
+        _release(claim)
+        raise
+    if detection is None:
+        _release(claim)
+        return form, None
+    proposal = detection.proposal
+    _finish(claim, {"proposal": [proposal.port, proposal.security.value] if proposal else None})
+    if proposal is not None:
+        values = values_with_connection(values, port=proposal.port, security=proposal.security)
     return AccountForm(initial=values, **form_kwargs), detection_view(detection, data)
+
+
+def _proposal_value(raw: str) -> tuple[int, SecurityMode] | None:
+    """``<port>:<security>`` as posted by the verdict's button, or None if it is not one."""
+    port, _sep, security = raw.partition(":")
+    try:
+        return validate_port(port, field="port"), SecurityMode(security)
+    except (InvalidValue, ValueError):
+        return None
+
+
+@sensitive_variables(*SENSITIVE)
+def _apply(request, form: AccountForm, account, company, form_kwargs):
+    """Aplicar: put the port and security the last test proposed into the form. Only the
+    proposal of this user's last test of these very values is accepted (it is a combination
+    the test saw work, not whatever a request says); the tested password is kept for the
+    proposal's values, so Probar can run straight away without retyping it."""
+    values = _posted_values(request)
+    values.pop("password", None)
+    proposal = _proposal_value(request.POST.get("propuesta", ""))
+    if proposal is None:
+        messages.error(request, PROPOSAL_INVALID)
+        return AccountForm(initial=values, **form_kwargs), None
+    if not form.is_valid():
+        messages.error(request, PROPOSAL_STALE)
+        return form, None
+    port, security = proposal
+    data = form.to_input(company)
+    tested = handover.recall(request.session, account=account, data=data)
+    if tested is None or handover.proposal(tested.summary) != (port, security.value):
+        messages.error(request, PROPOSAL_STALE)
+        return AccountForm(initial=values, **form_kwargs), None
+    typed = form.typed_password()
+    password = typed if typed is not None else tested.password
+    hint = None
+    if password is not None:
+        moved = dataclasses.replace(data, port=port, security=security)
+        handover.rebind(
+            request.session,
+            account=account,
+            tested=handover.Tested(password, None),
+            data=moved,
+        )
+        hint = KEPT_FOR_TEST
+    messages.success(
+        request,
+        PROPOSAL_APPLIED % {"port": port, "security": texts.SECURITY_LABELS[security.value]},
+    )
+    filled = values_with_connection(values, port=port, security=security)
+    return AccountForm(initial=filled, **form_kwargs), hint
+
+
+def _fill_in(request, form_kwargs) -> AccountForm:
+    """Proveedor: the provider's fixed settings, and a message naming each value it changed
+    (never a silent overwrite); a typed password cannot be shown again, so it says that too."""
+    values = _posted_values(request)
+    form, preset, changes = providers.form_with_preset(values, form_kwargs)
+    if preset is not None:
+        name = providers.preset_name_of(preset)
+        if changes:
+            listed = "; ".join(f"{label}: {old} → {new}" for label, old, new in changes)
+            messages.info(request, PRESET_FILLED % {"provider": name, "changes": listed})
+        else:
+            messages.info(request, PRESET_ALREADY % {"provider": name})
+    if values.get("password"):
+        messages.warning(request, PRESET_PASSWORD)
+    return form
+
+
+def advanced_open(form: AccountForm) -> bool:
+    """Open "Opciones avanzadas" only when something in it needs the user's eyes: an error on
+    one of its fields, or a value that changes how the account works (a security mode chosen
+    by hand, a login name, the account disabled). An error on Servidor SMTP does not."""
+    if any(form[name].errors for name in ADVANCED_FIELDS):
+        return True
+    login = form["login"].value() or ""
+    return bool(form["security"].value()) or bool(login.strip()) or not form["enabled"].value()
 
 
 def last_verdict(account: SmtpAccount):
@@ -253,7 +462,7 @@ def last_verdict(account: SmtpAccount):
     if not last:
         return None
     verdict = verdict_of(Diagnosis.from_dict(last), {"host": account.host, "port": account.port})
-    verdict.tested_at = last.get("tested_at", "")[:16].replace("T", " ")
+    verdict.tested_at = tested_at(last)  # aware: templates show it in the configured zone
     verdict.stale = last["stale"]
     return verdict
 
@@ -281,7 +490,7 @@ def smtp_screen(request, route: str):
     account = _account(request, company)
     can_system = permissions.can_manage_system_accounts(user)
     editable = account is None or permissions.can_change_account(user, account)
-    verdict = detection = None
+    verdict = detection = hint = None
     form_kwargs = {"can_manage_system": can_system, "has_company": company is not None}
 
     if request.method == "POST":
@@ -295,11 +504,13 @@ def smtp_screen(request, route: str):
             crypto.secret_box()  # SecretKeyError: the administrator's page, nothing done
         form = AccountForm(request.POST, **form_kwargs)
         if action == "proveedor":
-            form = providers.form_with_preset(_posted_values(request), form_kwargs)
+            form = _fill_in(request, form_kwargs)
         elif action == "detectar":
             form, detection = _detect(request, form, account, owner, form_kwargs)
+        elif action == "aplicar":
+            form, hint = _apply(request, form, account, company, form_kwargs)
         elif form.is_valid():
-            verdict, done = _test_or_save(request, route, form, account, company)
+            verdict, hint, done = _test_or_save(request, route, form, account, company)
             if done is not None:
                 return done
     elif account is not None:
@@ -312,10 +523,15 @@ def smtp_screen(request, route: str):
         group.reason = texts.resolution_reason(group)
         for item in group.company_accounts + group.system_accounts:
             item.last = last_test_of(item)
+            item.last_at = tested_at(item.last)
             item.editable = permissions.can_change_account(user, item)
     context = {
         "seed_fields": [form[name] for name in SEED_FIELDS],
         "advanced_fields": [form[name] for name in ADVANCED_FIELDS],
+        "advanced_open": advanced_open(form),
+        "password_hint": hint,
+        "submission_token": new_token(),
+        "history_url": reverse(f"console:history_{route}"),
         "preset_hint": providers.preset_hint(form),
         "route": route,
         "crumbs": ROUTES[route],
@@ -338,10 +554,23 @@ def smtp_screen(request, route: str):
 @require_POST
 @_answer_refusals
 def account_remove(request, route: str, pk: int):
-    account = permissions.visible_accounts(request.user).filter(pk=pk).first()
-    if account is None:  # missing, or another company's: the same 404
-        raise Http404("account")
-    company = account.company
-    account_delete(actor=request.user, account=account)
+    claim = _claim(request, "eliminar")
+    if claim is not None and not claim.first:  # the same form again: it is gone already
+        if claim.result is None:
+            messages.warning(request, STILL_RUNNING)
+            return redirect(screen_url(route, None))
+        messages.info(request, REPEATED_DELETE)
+        return redirect(claim.result["redirect"])
+    try:
+        account = permissions.visible_accounts(request.user).filter(pk=pk).first()
+        if account is None:  # missing, or another company's: the same 404
+            raise Http404("account")
+        company = account.company
+        account_delete(actor=request.user, account=account)
+    except BaseException:
+        _release(claim)
+        raise
+    url = screen_url(route, company)
+    _finish(claim, {"redirect": url})
     messages.success(request, texts.DELETED)
-    return redirect(screen_url(route, company))
+    return redirect(url)

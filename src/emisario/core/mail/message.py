@@ -10,7 +10,6 @@ address has a non-ASCII local part: then the message needs SMTPUTF8 (RFC 6531/65
 
 from __future__ import annotations
 
-import quopri
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime, make_msgid
@@ -66,9 +65,53 @@ class TextMessage:
         return b"".join(lines) + b"\r\n" + quoted_printable(self.body)
 
 
+QP_LINE = 76
+"""RFC 2045 section 6.7 rule 5: encoded lines are at most 76 characters, the "=" of a soft
+line break included."""
+_LITERAL = frozenset(range(33, 127)) - {ord("=")}
+"""Rule 2: printable ASCII stands for itself, except "=" (rule 1 escapes it)."""
+
+
 def quoted_printable(text: str) -> bytes:
-    """UTF-8 ``text`` as quoted-printable with CRLF line ends, every line at most 76
-    characters (soft breaks included)."""
+    """UTF-8 ``text`` as quoted-printable (RFC 2045 section 6.7) with CRLF line ends.
+
+    Written here rather than with :mod:`quopri`/``binascii.b2a_qp``, which emits 77-character
+    lines when spaces before a line end meet the soft-break limit. Every line is at most 76
+    characters, white space at a line end is escaped (rule 3), and so are a leading "." (a
+    relay that forgets dot-stuffing would end the message there) and a leading "From " (mbox
+    files rewrite it as ">From").
+    """
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
-    encoded = quopri.encodestring(normalized.encode("utf-8"), quotetabs=False)
-    return encoded.replace(b"\n", b"\r\n")
+    lines = [_qp_line(line.encode("utf-8")) for line in normalized.split("\n")]
+    return "\r\n".join(lines).encode("ascii")
+
+
+def _qp_line(raw: bytes) -> str:
+    """One hard line, folded with soft breaks ("=" CRLF) between whole tokens (never inside
+    an "=XX" escape)."""
+    parts: list[str] = []
+    current = ""
+    for position in range(len(raw)):
+        token = _qp_token(raw, position, line_start=not current)
+        last = position == len(raw) - 1
+        limit = QP_LINE if last else QP_LINE - 1  # a part that is not last gets its "="
+        if current and len(current) + len(token) > limit:
+            parts.append(current)
+            current = ""
+            token = _qp_token(raw, position, line_start=True)
+        current += token
+    parts.append(current)
+    return "=\r\n".join(parts)
+
+
+def _qp_token(raw: bytes, position: int, *, line_start: bool) -> str:
+    """How the byte at ``position`` is written; ``line_start`` when it begins a physical line
+    (the hard line's first byte, or the first after a soft break)."""
+    byte = raw[position]
+    if byte in (0x20, 0x09):  # rule 3: literal unless it would end the line
+        literal = position < len(raw) - 1
+    elif line_start and (byte == ord(".") or raw.startswith(b"From ", position)):
+        literal = False
+    else:
+        literal = byte in _LITERAL
+    return chr(byte) if literal else f"={byte:02X}"

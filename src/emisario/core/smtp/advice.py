@@ -4,6 +4,12 @@
 each :class:`Rule` names the facts it needs (step, reply code, RFC 3463 enhanced status,
 a text pattern or a local :class:`Fault`) and the first matching rule wins, so provider
 specific rules (Gmail, Microsoft 365, SendGrid, Amazon SES) sit above the generic ones.
+
+What already passed changes what a refusal means: a 550 5.7.1 at RCPT is "missing AUTH" on
+an anonymous session, but once AUTH succeeded it says this account may not send as that From
+address or to that recipient, and asking for the password again would send the user in a
+circle. ``classify(..., authenticated=True)`` therefore never answers with advice from
+:data:`ASKS_FOR_CREDENTIALS` at MAIL, RCPT or DATA.
 """
 
 from __future__ import annotations
@@ -95,6 +101,12 @@ class Advice(enum.StrEnum):
     """550 5.4.5: the daily sending limit of the account was reached."""
     RELAY_DENIED = "relay_denied"
     """The server will not relay to that recipient (550/554 5.7.1), usually missing AUTH."""
+    RELAY_DENIED_AUTHENTICATED = "relay_denied_authenticated"
+    """AUTH passed, yet the server refuses that recipient by policy (5.7.x, "relay"): this
+    account may not send there (or as that From address). The password is not the problem."""
+    SENDER_NOT_ALLOWED = "sender_not_allowed"
+    """AUTH passed, yet the From address is refused by policy ("Sender address rejected: not
+    owned by user", 5.7.x at MAIL): the signed-in account may not send as that address."""
     SENDER_NOT_VERIFIED = "sender_not_verified"
     """The provider (SendGrid, Amazon SES) has not verified the From address."""
     SENDER_REFUSED = "sender_refused"
@@ -162,10 +174,20 @@ class Rule:
     """First digit of the reply code: 4 transient, 5 permanent."""
     enhanced: frozenset[str] | None = None
     text: re.Pattern[str] | None = None
+    authenticated: bool | None = None
+    """True: only once AUTH passed; False: only without it; None: either way."""
 
     def matches(
-        self, step: Step, code: int | None, enhanced: str | None, text: str, fault: Fault | None
+        self,
+        step: Step,
+        code: int | None,
+        enhanced: str | None,
+        text: str,
+        fault: Fault | None,
+        authenticated: bool = False,
     ) -> bool:
+        if self.authenticated is not None and self.authenticated is not authenticated:
+            return False
         if self.fault is not None and fault is not self.fault:
             return False
         if self.fault is None and fault is not None:
@@ -195,6 +217,29 @@ def _text(pattern: str) -> re.Pattern[str]:
 
 A, S, F = Advice, Step, Fault
 _ENVELOPE = _steps(S.MAIL, S.RCPT, S.DATA)
+_POLICY_STATUS = _text(r"^\s*5\.7\.\d{1,3}\b")
+"""Any RFC 3463 "security or policy status" (5.7.x) at the start of the reply."""
+_SENDER_TEXT = _text(r"not owned by|\bsend(ing)? as\b|^\s*5\.7\.\d{1,3}\b.*\bsender\b")
+"""A policy refusal of the From address (Postfix's "not owned by user", "send as"); a 5.1.8
+"Sender address rejected: Domain not found" is about the address itself, not the account."""
+
+ASKS_FOR_CREDENTIALS = frozenset(
+    {
+        A.AUTH_REQUIRED,
+        A.AUTH_FAILED,
+        A.AUTH_REQUIRES_TLS,
+        A.AUTH_NOT_OFFERED,
+        A.AUTH_MECHANISM_UNSUPPORTED,
+        A.PASSWORD_NOT_SENT_UNENCRYPTED,
+        A.RELAY_DENIED,
+        A.GMAIL_APP_PASSWORD_REQUIRED,
+        A.GMAIL_WEB_LOGIN_REQUIRED,
+        A.GMAIL_CREDENTIALS_REJECTED,
+        A.M365_SMTP_AUTH_DISABLED,
+    }
+)
+"""Advice whose fix is to type or change the password, or to authenticate at all: wrong for
+an envelope refusal once AUTH passed."""
 
 RULES: tuple[Rule, ...] = (
     # Local faults: the OS, TLS or the session state speak, not the server.
@@ -243,6 +288,15 @@ RULES: tuple[Rule, ...] = (
     Rule(A.STARTTLS_FAILED, steps=_steps(S.TLS)),
     Rule(A.GREETING_REFUSED, steps=_steps(S.GREETING), reply_class=5),
     Rule(A.TEMPORARY_REJECTION, reply_class=4),
+    # AUTH passed: a policy refusal is about this account's rights, not its password.
+    Rule(A.SENDER_NOT_ALLOWED, steps=_steps(S.MAIL, S.RCPT), text=_SENDER_TEXT, authenticated=True),
+    Rule(A.RELAY_DENIED_AUTHENTICATED, steps=_ENVELOPE, text=_text(r"relay"), authenticated=True),
+    Rule(A.SENDER_NOT_ALLOWED, steps=_steps(S.MAIL), text=_POLICY_STATUS, authenticated=True),
+    Rule(A.SENDER_NOT_ALLOWED, steps=_steps(S.MAIL), codes=_set(530), authenticated=True),
+    Rule(
+        A.RELAY_DENIED_AUTHENTICATED, steps=_steps(S.RCPT), text=_POLICY_STATUS, authenticated=True
+    ),
+    Rule(A.RELAY_DENIED_AUTHENTICATED, steps=_steps(S.RCPT), codes=_set(530), authenticated=True),
     Rule(A.AUTH_REQUIRES_TLS, codes=_set(538)),
     Rule(A.AUTH_REQUIRES_TLS, enhanced=_set("5.7.11")),
     Rule(A.AUTH_REQUIRES_TLS, codes=_set(530), text=_text(r"STARTTLS|TLS|encrypt")),
@@ -266,20 +320,18 @@ def classify(
     text: str = "",
     fault: Fault | None = None,
     enhanced: str | None = None,
+    authenticated: bool = False,
     rules: Iterable[Rule] = RULES,
 ) -> Advice:
     """Map what a failed step saw to the advice to show; unknown cases give
-    :attr:`Advice.PROTOCOL_UNEXPECTED`. ``enhanced`` defaults to the one in ``text``."""
+    :attr:`Advice.PROTOCOL_UNEXPECTED`. ``enhanced`` defaults to the one in ``text``;
+    ``authenticated`` says AUTH passed earlier in the session."""
     if enhanced is None:
         enhanced = parse_enhanced_status(text)
+    after_auth = authenticated and step in _ENVELOPE
     for rule in rules:
-        if rule.matches(step, code, enhanced, text or "", fault):
+        if after_auth and rule.advice in ASKS_FOR_CREDENTIALS:
+            continue  # the password was accepted: never ask for it again
+        if rule.matches(step, code, enhanced, text or "", fault, authenticated):
             return rule.advice
     return Advice.PROTOCOL_UNEXPECTED
-
-
-SUGGESTED_PORTS: dict[Advice, int] = {
-    Advice.TLS_ON_PLAIN_PORT: 587,  # RFC 8314: STARTTLS submission
-    Advice.PLAIN_ON_TLS_PORT: 465,  # RFC 8314: implicit TLS submission
-}
-"""The port that usually fixes a port/security mismatch, shown in the advice text."""

@@ -6,6 +6,9 @@ each with the staged :func:`~emisario.core.smtp.diagnose.diagnose` stopped befor
 authentication, all under one deadline. The password is never part of that fan-out: it is
 sent at most once, to the best *encrypted* pair, so a wrong password counts one failure
 against the account's lockout and never crosses the network in plain text.
+
+The port the user typed is tried first, in every mode: a provider's own port (Amazon SES
+offers implicit TLS on 2465) is what the user means, so when it works it is the proposal.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from emisario.core.errors import InvalidValue
 from emisario.core.netpolicy import NetworkPolicy, Resolver, SystemResolver
 from emisario.core.secrets import Secret
 from emisario.core.smtp.advice import Advice
-from emisario.core.smtp.diagnose import diagnose
+from emisario.core.smtp.diagnose import diagnose, session_check_stop
 from emisario.core.smtp.endpoint import SecurityMode, SmtpEndpoint, validate_port
-from emisario.core.smtp.steps import Diagnosis, Step, StepResult, StepStatus
+from emisario.core.smtp.steps import Diagnosis, Step, StepResult, StepStatus, step_order
 
 Combination = tuple[int, SecurityMode]
 
@@ -41,6 +44,8 @@ DEFAULT_COMBINATIONS: tuple[Combination, ...] = (
     (25, SecurityMode.NONE),  # an internal relay with no TLS at all: offered only with a warning
 )
 """Best first: among the pairs that work, encrypted ones win, then this order decides."""
+TYPED_PORT_MODES = (SecurityMode.TLS, SecurityMode.STARTTLS, SecurityMode.NONE)
+"""The modes tried on the port the user typed, ahead of ``combinations``."""
 
 AUTH_SHARE = 0.4
 """Share of the deadline kept for the authenticated check when a password is given."""
@@ -50,13 +55,10 @@ the deadline itself; this only guards against a probe that does not)."""
 
 
 def fanout_stop(security: SecurityMode) -> Step:
-    """Where a probe without credentials stops: after the EHLO that follows the encryption.
-
-    For STARTTLS that is ``Step.TLS`` (the upgrade and the second EHLO): ``Step.EHLO`` would stop
-    before the upgrade and propose a server whose TLS is broken. Implicit TLS and plain text
-    stop after their only EHLO, which shows the AUTH mechanisms offered.
-    """
-    return Step.TLS if security is SecurityMode.STARTTLS else Step.EHLO
+    """Where a probe without credentials stops: after the EHLO that follows the encryption
+    (:func:`~emisario.core.smtp.diagnose.session_check_stop`, which Probar's own check of the
+    other mode uses too)."""
+    return session_check_stop(security)
 
 
 class DetectWarning(enum.StrEnum):
@@ -172,13 +174,18 @@ def _plan(
     login: str,
     combinations: Iterable[Combination],
     policy: NetworkPolicy,
+    port: int | None = None,
 ) -> _Plan:
-    """Validate everything before any I/O; a bad host or sender raises ``InvalidValue``."""
+    """Validate everything before any I/O; a bad host or sender raises ``InvalidValue``.
+    ``port``, the one typed, comes first in each of :data:`TYPED_PORT_MODES`."""
     plan = _Plan(host=normalize_host(host, field="host"))
     normalize_address(sender, field="sender")
     seen: set[Combination] = set()
-    for port, security in combinations:
-        pair = (validate_port(port, field="combinations"), SecurityMode(security))
+    typed: list[Combination] = []
+    if port is not None:
+        typed = [(validate_port(port), security) for security in TYPED_PORT_MODES]
+    for number, security in [*typed, *combinations]:
+        pair = (validate_port(number, field="combinations"), SecurityMode(security))
         if pair in seen:
             continue
         seen.add(pair)
@@ -209,7 +216,7 @@ def _out_of_time(endpoint: SmtpEndpoint, seconds: float) -> Diagnosis:
     )
     steps = [
         failed if step is Step.CONNECT else StepResult(step=step, status=StepStatus.SKIPPED)
-        for step in Step
+        for step in step_order(endpoint.security)
     ]
     return Diagnosis(target=endpoint.target, security=str(endpoint.security), steps=steps)
 
@@ -227,15 +234,25 @@ async def detect(
     local_hostname: str | None = None,
     combinations: Sequence[Combination] = DEFAULT_COMBINATIONS,
     exhaustive: bool = False,
+    port: int | None = None,
 ) -> Detection:
     """Try ``combinations`` on ``host`` concurrently and propose the best that works.
 
-    All of it, the AUTH check included, ends within ``deadline`` seconds. Unless
-    ``exhaustive``, probes still running are cancelled as soon as no pending pair could beat
-    one that already worked (a firewalled port 25 does not hold up a working 465).
+    ``port`` is the one the user typed: it is tried first in every mode, so an encrypted pair
+    on it wins over the usual ports. All of it, the AUTH check included, ends within
+    ``deadline`` seconds. Unless ``exhaustive``, probes still running are cancelled as soon
+    as no pending pair could beat one that already worked (a firewalled port 25 does not hold
+    up a working 465).
     """
     started = time.monotonic()
-    plan = _plan(host=host, sender=sender, login=login, combinations=combinations, policy=policy)
+    plan = _plan(
+        host=host,
+        sender=sender,
+        login=login,
+        combinations=combinations,
+        policy=policy,
+        port=port,
+    )
     if password:
         refuse_line_breaks(password.reveal(), field="password")
     if not deadline > 0:
@@ -289,6 +306,7 @@ async def detect(
                     resolver=shared,
                     local_hostname=local_hostname,
                     stop_after=Step.AUTH,
+                    propose=False,  # Detectar's proposal is the pair its fan-out saw work
                 )
             else:
                 warnings.append(DetectWarning.PASSWORD_NOT_SENT)
@@ -330,6 +348,7 @@ async def _fan_out(
                 resolver=resolver,
                 local_hostname=local_hostname,
                 stop_after=fanout_stop(endpoint.security),
+                propose=False,  # every mode is tried side by side anyway
             )
         ): position
         for position, endpoint in enumerate(endpoints)

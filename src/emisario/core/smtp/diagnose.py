@@ -8,6 +8,11 @@ server is reported at the step it stalled; the other calls get the time left plu
 (``_Clock.call``), deliberately longer than the deadline, so the deadline, not a per-call
 timeout, ends a run that is slow overall. What went wrong is described by
 :mod:`~emisario.core.smtp.faults`; credentials are masked by :mod:`~emisario.core.smtp.redact`.
+
+Steps are reported in the order they happened (:func:`~emisario.core.smtp.steps.step_order`).
+A session that failed between commands is ended with QUIT, as servers expect (RFC 5321 4.1.1.10).
+When the port turns out to speak the other flavour of TLS, that flavour is tried on the same
+port and, if it works, becomes :attr:`Diagnosis.proposal`.
 """
 
 from __future__ import annotations
@@ -40,10 +45,17 @@ from emisario.core.smtp.connection import (
 from emisario.core.smtp.endpoint import SecurityMode, SmtpEndpoint
 from emisario.core.smtp.faults import describe
 from emisario.core.smtp.redact import REDACTED, redact_diagnosis, secrets_for
-from emisario.core.smtp.steps import Diagnosis, Step, StepResult, StepStatus
+from emisario.core.smtp.steps import (
+    Diagnosis,
+    Proposal,
+    Step,
+    StepResult,
+    StepStatus,
+    step_order,
+)
 from emisario.core.smtp.tlsinfo import default_tls_context, session_facts
 
-__all__ = ["POLICY_REFUSED_TEXT", "REDACTED", "diagnose", "step_order"]
+__all__ = ["POLICY_REFUSED_TEXT", "REDACTED", "diagnose", "session_check_stop", "step_order"]
 POLICY_REFUSED_TEXT = "The network policy does not allow a test to this server and port."
 """The same text whatever the reason, so a refusal does not reveal what listens where."""
 
@@ -55,7 +67,22 @@ GREETING_SHARE = 0.5
 """A plain session waits for the banner at most this share of the time left, keeping the
 rest to check whether the port speaks TLS instead (the usual cause of a silent 465)."""
 
-_ENVELOPE = (Step.MAIL, Step.RCPT, Step.DATA)
+QUIT_CAP = 2.0
+"""Seconds a courtesy RSET or QUIT may wait for its reply (never past the deadline)."""
+PROPOSAL_MINIMUM = 0.1
+"""Seconds that must be left to try the other security mode after a port/security mismatch."""
+
+_BETWEEN_COMMANDS = frozenset(
+    {
+        Fault.STARTTLS_NOT_OFFERED,
+        Fault.AUTH_NOT_OFFERED,
+        Fault.AUTH_NOT_OFFERED_BEFORE_TLS,
+        Fault.AUTH_MECHANISMS,
+        Fault.PLAINTEXT_AUTH_REFUSED,
+        Fault.SMTPUTF8_NOT_OFFERED,
+    }
+)
+"""Failures decided here before the next command was sent: the session is still in step."""
 
 
 class _Stop(Exception):
@@ -89,11 +116,14 @@ async def diagnose(
     local_hostname: str | None = None,
     stop_after: Step = Step.DATA,
     redact: Sequence[str] = (),
+    propose: bool = True,
 ) -> Diagnosis:
     """Run the test step by step and return the verdict; never raises for a server's fault.
 
     ``message`` None stops before DATA (RSET, QUIT); ``stop_after`` ends earlier still.
     Credentials in ``endpoint`` and every string in ``redact`` are masked in the result.
+    ``propose`` False skips trying the other security mode after a mismatch (Detectar tries
+    every mode itself).
     """
     run = _Run(
         endpoint,
@@ -108,36 +138,52 @@ async def diagnose(
     )
     started = time.monotonic()
     try:
-        async with asyncio.timeout(deadline) as scope:
-            await run.execute()
-    except _Stop:
-        pass
-    except TimeoutError:
-        if not scope.expired():
-            raise
-        run.fail_current(Fault.DEADLINE, text=f"no answer within the {deadline:g} s limit")
-    except Exception as exc:  # last resort: Probar reports, it never crashes the page
-        name = type(exc).__name__
-        run.fail_current(Fault.UNEXPECTED, text=f"{name}: {exc}", exception=name)
+        try:
+            async with asyncio.timeout(deadline) as scope:
+                await run.execute()
+        except _Stop:
+            pass
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            run.fail_current(Fault.DEADLINE, text=f"no answer within the {deadline:g} s limit")
+        except Exception as exc:  # last resort: Probar reports, it never crashes the page
+            name = type(exc).__name__
+            run.fail_current(Fault.UNEXPECTED, text=f"{name}: {exc}", exception=name)
+        await run.goodbye()
     finally:
         run.abort()
+    proposal = await run.try_other_mode() if propose else None
     diagnosis = Diagnosis(
         target=endpoint.target,
         security=str(endpoint.security),
         steps=run.results(),
         elapsed_ms=_ms(started),
+        proposal=proposal,
     )
     return redact_diagnosis(diagnosis, secrets_for(endpoint, redact))
 
 
-def step_order(security: SecurityMode) -> list[Step]:
-    """The steps in the order they happen: implicit TLS shakes hands before the greeting,
-    STARTTLS after it (RFC 3207); the EHLO reported is the one after the upgrade."""
-    order = list(Step)
-    if security is SecurityMode.STARTTLS:
-        order.remove(Step.TLS)
-        order.insert(order.index(Step.EHLO), Step.TLS)
-    return order
+def session_check_stop(security: SecurityMode) -> Step:
+    """Where a test without credentials stops once the session is known to work: after the
+    EHLO that follows the encryption.
+
+    For STARTTLS that is ``Step.TLS`` (the upgrade and the second EHLO): ``Step.EHLO`` would stop
+    before the upgrade and accept a server whose TLS is broken. Implicit TLS and plain text
+    stop after their only EHLO, which shows the AUTH mechanisms offered.
+    """
+    return Step.TLS if security is SecurityMode.STARTTLS else Step.EHLO
+
+
+class _CheckedAddress:
+    """A resolver answering with the address already checked and connected to: a second
+    session of the same test must not ask DNS again (the answer could differ)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        return [self.address]
 
 
 def _ms(started: float) -> float:
@@ -170,7 +216,10 @@ class _Run:
         self.local_hostname = local_hostname
         self.stop_after = stop_after
         self.order = step_order(endpoint.security)
-        self._results: dict[Step, StepResult] = {}
+        self._slots: list[StepResult | None] = [None] * len(self.order)
+        """One per entry of ``order``, filled in the order the steps happen."""
+        self._may_quit = False
+        """The last failure left the session between commands, so QUIT is understood."""
         self._current: Step | None = None
         self._started = 0.0
         self._details: dict[str, Any] = {}
@@ -191,16 +240,30 @@ class _Run:
         self._started = time.monotonic()
         self._details = dict(details)
 
+    def _record(self, result: StepResult) -> None:
+        """Put ``result`` in the first free slot of its step: the second EHLO of a STARTTLS
+        session lands after TLS because the first one is already there."""
+        for position, step in enumerate(self.order):
+            if step is result.step and self._slots[position] is None:
+                self._slots[position] = result
+                return
+        raise AssertionError(f"{result.step} recorded more often than it runs")
+
+    def _recorded(self) -> list[StepResult]:
+        return [result for result in self._slots if result is not None]
+
     def passed(self, code: int | None = None, text: str = "", **details: Any) -> None:
         assert self._current is not None
         self._details.update(details)
-        self._results[self._current] = StepResult(
-            step=self._current,
-            status=StepStatus.PASSED,
-            elapsed_ms=_ms(self._started),
-            reply_code=code,
-            reply_text=text,
-            details=self._details,
+        self._record(
+            StepResult(
+                step=self._current,
+                status=StepStatus.PASSED,
+                elapsed_ms=_ms(self._started),
+                reply_code=code,
+                reply_text=text,
+                details=self._details,
+            )
         )
         self._current = None
 
@@ -222,16 +285,31 @@ class _Run:
         self._details.update(details)
         if fault is Fault.TLS_FAILED and self.endpoint.security is SecurityMode.STARTTLS:
             fault = Fault.STARTTLS_FAILED
-        self._results[step] = StepResult(
+        # A whole reply was read, or nothing was sent: the server awaits the next command.
+        self._may_quit = code is not None or fault in _BETWEEN_COMMANDS
+        result = StepResult(
             step=step,
             status=StepStatus.FAILED,
             elapsed_ms=_ms(self._started),
             reply_code=code,
             reply_text=text,
-            advice=str(classify(step, code=code, text=text, fault=fault)),
+            advice=str(
+                classify(
+                    step,
+                    code=code,
+                    text=text,
+                    fault=fault,
+                    # what passed changes what a refusal means (advice.ASKS_FOR_CREDENTIALS)
+                    authenticated=any(
+                        r.step is Step.AUTH and r.status is StepStatus.PASSED
+                        for r in self._recorded()
+                    ),
+                )
+            ),
             fault=str(fault) if fault is not None else None,
             details=self._details,
         )
+        self._record(result)
         self._current = None
         return _Stop()
 
@@ -246,12 +324,21 @@ class _Run:
         return self.fail(fault=fault, code=code, text=text, **details)
 
     def _next_step(self) -> Step:
-        return next((step for step in self.order if step not in self._results), Step.DATA)
+        plain = self.endpoint.security is SecurityMode.NONE
+        return next(
+            (
+                step
+                for step, result in zip(self.order, self._slots, strict=True)
+                if result is None and not (plain and step is Step.TLS)
+            ),
+            Step.DATA,
+        )
 
     def results(self) -> list[StepResult]:
+        """Every step of :func:`step_order`, in that order; those that did not run skipped."""
         return [
-            self._results.get(step) or StepResult(step=step, status=StepStatus.SKIPPED)
-            for step in self.order
+            result or StepResult(step=step, status=StepStatus.SKIPPED)
+            for step, result in zip(self.order, self._slots, strict=True)
         ]
 
     def abort(self) -> None:
@@ -289,23 +376,30 @@ class _Run:
                 return await self.envelope()
         await self.quit()
 
-    def sequence(self) -> list[Step]:
-        """The steps this security mode runs, in the order it runs them."""
-        middle = {
-            SecurityMode.NONE: [Step.GREETING, Step.EHLO],
-            SecurityMode.TLS: [Step.TLS, Step.GREETING, Step.EHLO],
-            SecurityMode.STARTTLS: [Step.GREETING, Step.EHLO, Step.TLS],
-        }[self.endpoint.security]
-        return [Step.POLICY, Step.DNS, Step.CONNECT, *middle, Step.AUTH, *_ENVELOPE]
-
     def reached(self, step: Step) -> bool:
-        """True once ``stop_after`` is done. POLICY implies DNS (addresses are checked too);
-        TLS on a plain session means after EHLO; after STARTTLS it means after the new EHLO."""
-        sequence = self.sequence()
-        stop = self.stop_after if self.stop_after in sequence else Step.EHLO
-        if stop is Step.TLS and self.endpoint.security is SecurityMode.STARTTLS:
-            return Step.TLS in self._results
-        return sequence.index(stop) <= sequence.index(step)
+        """True once ``stop_after`` is done, ``step`` being the one just run (or passed over,
+        like AUTH without a password). Positions are those of :func:`step_order`: POLICY is
+        done with DNS (addresses are checked too); TLS on a plain session means after EHLO;
+        after STARTTLS it means after the EHLO over the new session."""
+        return self._position_of(step) >= self._stop_position()
+
+    def _position_of(self, step: Step) -> int:
+        """The last slot of ``step`` filled so far, else its first slot."""
+        filled = [
+            position
+            for position, (kind, result) in enumerate(zip(self.order, self._slots, strict=True))
+            if kind is step and result is not None
+        ]
+        return filled[-1] if filled else self.order.index(step)
+
+    def _stop_position(self) -> int:
+        stop, security = self.stop_after, self.endpoint.security
+        if stop is Step.TLS and security is SecurityMode.NONE:
+            stop = Step.EHLO
+        position = self.order.index(stop)
+        if stop is Step.TLS and security is SecurityMode.STARTTLS:
+            position += 1  # the EHLO over the new session
+        return position
 
     async def check_policy_and_resolve(self) -> list[str]:
         endpoint = self.endpoint
@@ -334,10 +428,12 @@ class _Run:
             raise self.fail(
                 fault=Fault.POLICY, text=POLICY_REFUSED_TEXT, policy_reason=exc.reason
             ) from None
-        self._results[Step.POLICY] = StepResult(
-            Step.POLICY, StepStatus.PASSED, elapsed_ms=0.0, details={"port": endpoint.port}
+        self._record(
+            StepResult(
+                Step.POLICY, StepStatus.PASSED, elapsed_ms=0.0, details={"port": endpoint.port}
+            )
         )
-        self._results[Step.DNS] = dns
+        self._record(dns)
         self._current = None
         return list(addresses)
 
@@ -453,12 +549,9 @@ class _Run:
 
     async def ehlo(self) -> None:
         """EHLO, recording what the server offers; after STARTTLS it is sent again (RFC 3207
-        section 4.2: what was learnt in plain text is discarded)."""
+        section 4.2: what was learnt in plain text is discarded) and reported as its own step."""
         assert self.smtp is not None
-        before = self._results.get(Step.EHLO)
         self.begin(Step.EHLO)
-        if before is not None:
-            self._details["before_starttls"] = before.details
         try:
             response = await self.smtp.ehlo(timeout=self.clock.call())
         except aiosmtplib.SMTPException as exc:
@@ -591,10 +684,72 @@ class _Run:
         assert self.smtp is not None
         await self._quietly(self.smtp.quit)
 
+    async def goodbye(self) -> None:
+        """After a failed step, end the session with QUIT where the protocol state allows it:
+        servers log a dropped session as "lost connection" and may count it against the
+        account. Not after a timeout, a dropped connection or a broken TLS handshake (no
+        command can be understood there); a refused greeting is closed by aiosmtplib."""
+        if self._may_quit and self.smtp is not None and self.smtp.is_connected:
+            self._may_quit = False
+            await self.quit()
+
+    async def try_other_mode(self) -> Proposal | None:
+        """After a port/security mismatch, test the mode the port seems to speak, on the same
+        port and the checked address, within the time left and without the password.
+
+        Implicit TLS is tried when a plain session got no greeting but a TLS probe answered
+        (Advice.PLAIN_ON_TLS_PORT); STARTTLS when implicit TLS was answered in plain text
+        (Advice.TLS_ON_PLAIN_PORT). The check stops once the encrypted session's EHLO is in,
+        with the same certificate verification and policy as the test itself. It is only a
+        proposal when it worked; what it saw goes in the failed step's ``other_mode``.
+        """
+        failure = next((r for r in self._recorded() if r.status is StepStatus.FAILED), None)
+        if failure is None or not self.address:
+            return None
+        security = self.endpoint.security
+        if failure.fault == Fault.TLS_PORT_DETECTED and security is not SecurityMode.TLS:
+            other = SecurityMode.TLS
+        elif failure.fault == Fault.TLS_WRONG_VERSION and security is SecurityMode.TLS:
+            other = SecurityMode.STARTTLS
+        else:
+            return None
+        left = self.clock.left()
+        if left < PROPOSAL_MINIMUM:
+            failure.details["other_mode"] = {"security": str(other), "ok": False, "tried": False}
+            return None
+        endpoint = self.endpoint
+        check = await diagnose(
+            SmtpEndpoint(
+                host=endpoint.host,
+                port=endpoint.port,
+                security=other,
+                sender=endpoint.sender,
+                login=endpoint.login,
+            ),
+            recipient=self.recipient,
+            message=None,
+            policy=self.policy,
+            deadline=left,
+            tls_context=self.tls_context,
+            resolver=_CheckedAddress(self.address),
+            local_hostname=self.local_hostname,
+            stop_after=session_check_stop(other),
+            propose=False,
+        )
+        seen = check.failure
+        failure.details["other_mode"] = {
+            "security": str(other),
+            "ok": check.ok,
+            "tried": True,
+            "step": str(seen.step) if seen else None,
+            "advice": seen.advice if seen else None,
+        }
+        return Proposal(port=endpoint.port, security=str(other)) if check.ok else None
+
     async def _quietly(self, command: Any) -> None:
         """RSET and QUIT are courtesy: their failure changes nothing in the verdict."""
         try:
-            async with asyncio.timeout(min(2.0, self.clock.left())):
+            async with asyncio.timeout(min(QUIT_CAP, self.clock.left())):
                 await command()
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             pass

@@ -12,7 +12,8 @@ from typing import Any
 
 
 class Step(enum.StrEnum):
-    """One stage of an SMTP session, in the order a test runs them."""
+    """One stage of an SMTP session. The order a test runs them depends on the security mode:
+    :func:`step_order` is the one place that says it."""
 
     POLICY = "policy"
     """The target is checked against the network policy (port allow list, address ranges)."""
@@ -34,6 +35,31 @@ class Step(enum.StrEnum):
     """RCPT TO: the recipient is accepted."""
     DATA = "data"
     """The confirmation mail is transferred and accepted."""
+
+
+def step_order(security: str) -> list[Step]:
+    """The steps of a test in the order they happen, which is the order a diagnosis lists them.
+
+    Implicit TLS shakes hands before the greeting (RFC 8314). STARTTLS comes after a first
+    EHLO, and the EHLO is sent again over the new TLS session (RFC 3207 section 4.2: what was
+    learnt in plain text is discarded), so :attr:`Step.EHLO` appears twice. A plain session
+    lists TLS where implicit TLS would run it, never run: the checklist shows it was not used.
+    """
+    if security == "starttls":
+        return [
+            Step.POLICY,
+            Step.DNS,
+            Step.CONNECT,
+            Step.GREETING,
+            Step.EHLO,
+            Step.TLS,
+            Step.EHLO,
+            Step.AUTH,
+            Step.MAIL,
+            Step.RCPT,
+            Step.DATA,
+        ]
+    return list(Step)
 
 
 class StepStatus(enum.StrEnum):
@@ -103,6 +129,8 @@ class Diagnosis:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Diagnosis:
+        """Read :meth:`as_dict`'s output back, rows stored before STARTTLS listed its first
+        EHLO included (see :func:`_unfold_starttls`)."""
         steps = [
             StepResult(
                 step=Step(item["step"]),
@@ -116,13 +144,42 @@ class Diagnosis:
             )
             for item in data.get("steps", [])
         ]
+        security = data.get("security", "")
+        if security == "starttls":
+            steps = _unfold_starttls(steps)
         proposal = data.get("proposal")
         return cls(
             target=data.get("target", ""),
-            security=data.get("security", ""),
+            security=security,
             steps=steps,
             elapsed_ms=data.get("elapsed_ms", 0.0),
             proposal=Proposal(int(proposal["port"]), str(proposal["security"]))
             if proposal
             else None,
         )
+
+
+def _unfold_starttls(steps: list[StepResult]) -> list[StepResult]:
+    """A STARTTLS diagnosis stored before both EHLOs were listed had one EHLO *after* TLS:
+    the EHLO over TLS when the upgrade worked (the plain one kept in its
+    ``details["before_starttls"]``), else the plain EHLO itself. Rebuild the order they
+    happened in: GREETING, EHLO, TLS, EHLO."""
+    kinds = [result.step for result in steps]
+    if kinds.count(Step.EHLO) != 1 or Step.TLS not in kinds:
+        return steps
+    tls_at, ehlo_at = kinds.index(Step.TLS), kinds.index(Step.EHLO)
+    if ehlo_at < tls_at:
+        return steps  # already in the order things happened
+    tls, ehlo = steps[tls_at], steps[ehlo_at]
+    skipped_ehlo = StepResult(step=Step.EHLO, status=StepStatus.SKIPPED)
+    if tls.status is StepStatus.PASSED:
+        before = dict(ehlo.details.pop("before_starttls", None) or {})
+        first = StepResult(step=Step.EHLO, status=StepStatus.PASSED, details=before)
+        pair = [first, tls, ehlo]
+    elif tls.status is StepStatus.FAILED or ehlo.status is not StepStatus.SKIPPED:
+        pair = [ehlo, tls, skipped_ehlo]  # the EHLO shown was the one before STARTTLS
+    else:
+        pair = [skipped_ehlo, tls, skipped_ehlo]
+    rest = [r for position, r in enumerate(steps) if position not in (tls_at, ehlo_at)]
+    at = min(tls_at, ehlo_at)
+    return [*rest[:at], *pair, *rest[at:]]

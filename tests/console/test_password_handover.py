@@ -1,0 +1,92 @@
+"""Point 13 and the second half of 17: the handover matches the *tested password*, not the
+fact of typing; the "password kept" hints appear only when they are true."""
+
+import pytest
+from django.test import Client
+
+from emisario.accounts import crypto
+from emisario.accounts.models import AuditRecord, SmtpAccount
+from emisario.accounts.probing import last_test_of
+from emisario.demo.mailbox import STARTTLS
+from tests.console.test_permissions import CXC, form
+from tests.factories import make_account
+from tests.support.fixtures import CONSOLE_PASSWORD as PASSWORD
+from tests.support.fixtures import CONSOLE_USER as USER
+
+SAVE_HINT = "press Save without typing it again"
+
+
+@pytest.fixture
+def client(roles, console_probe_settings):
+    client = Client()
+    client.force_login(roles["emisopt"])
+    return client
+
+
+def values(mailbox, **extra):
+    data = form(host="127.0.0.1", port=str(mailbox.port(STARTTLS)), sender=USER)
+    data.update(extra)
+    return data
+
+
+def test_retyping_the_tested_password_keeps_the_result(client, console_mailbox):
+    body = client.post(CXC, values(console_mailbox, action="probar", password=PASSWORD))
+    assert "Correo enviado satisfactoriamente" in body.content.decode()
+    response = client.post(CXC, values(console_mailbox, password=PASSWORD))  # typed again
+    assert response.status_code == 302
+    account = SmtpAccount.objects.get()
+    assert crypto.decrypt(account.password_token).reveal() == PASSWORD
+    assert account.last_test is not None and account.last_test["ok"] is True
+    assert last_test_of(account)["stale"] is False
+
+
+def test_typing_another_password_drops_the_result(client, console_mailbox):
+    client.post(CXC, values(console_mailbox, action="probar", password=PASSWORD))
+    response = client.post(CXC, values(console_mailbox, password=PASSWORD + "-otra"))
+    assert response.status_code == 302
+    account = SmtpAccount.objects.get()
+    assert crypto.decrypt(account.password_token).reveal() == PASSWORD + "-otra"
+    assert account.last_test is None  # that password was never tested
+
+
+def test_retyping_the_stored_password_is_no_change_in_the_history(client, console_mailbox, acme):
+    account = make_account(
+        acme, password=PASSWORD, host="127.0.0.1", port=console_mailbox.port(STARTTLS), sender=USER
+    )
+    response = client.post(
+        CXC, values(console_mailbox, cuenta=account.pk, password=PASSWORD, priority="8")
+    )
+    assert response.status_code == 302
+    assert AuditRecord.objects.get(action="update").changes == {"priority": [0, 8]}
+
+
+def test_the_save_hint_only_after_a_passing_test(client, console_mailbox):
+    passed = client.post(CXC, values(console_mailbox, action="probar", password=PASSWORD))
+    assert 'id="password-kept"' in passed.content.decode()
+    assert "presione Guardar sin escribirla de" in passed.content.decode()
+    failed = client.post(CXC, values(console_mailbox, action="probar", password="equivocada"))
+    body = failed.content.decode()
+    assert "Correo enviado satisfactoriamente" not in body
+    assert 'id="password-kept"' not in body
+    assert "presione Guardar sin escribirla de" not in body
+    # The password is still kept for another test of these values, and the hint says only that.
+    assert "se conserva para otra prueba con estos datos" in body
+
+
+def test_no_kept_hint_when_no_password_was_typed(client, console_mailbox, acme):
+    account = make_account(
+        acme, password=PASSWORD, host="127.0.0.1", port=console_mailbox.port(STARTTLS), sender=USER
+    )
+    body = client.post(
+        CXC, values(console_mailbox, action="probar", cuenta=account.pk, password="")
+    ).content.decode()
+    assert "Correo enviado satisfactoriamente" in body
+    assert "password-kept" not in body
+    assert "Déjela en blanco para conservar la contraseña guardada." in body
+
+
+def test_probar_again_with_the_field_blank_uses_the_kept_password(client, console_mailbox):
+    client.post(CXC, values(console_mailbox, action="probar", password=PASSWORD))
+    body = client.post(CXC, values(console_mailbox, action="probar", password="")).content
+    assert "Correo enviado satisfactoriamente" in body.decode()
+    assert len(console_mailbox.messages) == 2
