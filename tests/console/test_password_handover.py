@@ -7,7 +7,7 @@ from django.test import Client
 from emisario.accounts import crypto
 from emisario.accounts.models import AuditRecord, SmtpAccount
 from emisario.accounts.probing import last_test_of
-from emisario.demo.mailbox import STARTTLS
+from emisario.demo.mailbox import STARTTLS, TLS
 from tests.console.test_permissions import CXC, form
 from tests.factories import make_account
 from tests.support.fixtures import CONSOLE_PASSWORD as PASSWORD
@@ -69,8 +69,33 @@ def test_the_save_hint_only_after_a_passing_test(client, console_mailbox):
     assert "Correo enviado satisfactoriamente" not in body
     assert 'id="password-kept"' not in body
     assert "presione Guardar sin escribirla de" not in body
-    # The password is still kept for another test of these values, and the hint says only that.
+    # The server refused it: the hint says so instead of offering it for another test.
+    assert "El servidor rechazó la contraseña que probó" in body
+    assert "se conserva para otra prueba con estos datos" not in body
+
+
+def test_a_refused_password_is_never_resent_unasked(client, console_mailbox):
+    """Each refused AUTH counts against the account's lockout: Probar with the field blank
+    after a refusal asks for the password instead of sending the refused one again."""
+    client.post(CXC, values(console_mailbox, action="probar", password="equivocada"))
+    tests_run = AuditRecord.objects.filter(action="test").count()
+    again = client.post(CXC, values(console_mailbox, action="probar", password=""))
+    body = again.content.decode()
+    assert "El servidor rechazó esta contraseña en la última prueba" in body
+    assert AuditRecord.objects.filter(action="test").count() == tests_run  # nothing sent
+    # Typed again on purpose, it is tested again.
+    client.post(CXC, values(console_mailbox, action="probar", password="equivocada"))
+    assert AuditRecord.objects.filter(action="test").count() == tests_run + 1
+
+
+def test_a_failure_other_than_the_password_keeps_it_for_another_test(client, console_mailbox):
+    """SSL ticked on the implicit-TLS port: the password was never refused, so it stays
+    offered for another test (Aplicar's proposal needs it)."""
+    data = form(host="127.0.0.1", port=str(console_mailbox.port(TLS)), sender=USER)
+    body = client.post(CXC, {**data, "action": "probar", "password": PASSWORD}).content.decode()
+    assert "Correo enviado satisfactoriamente" not in body
     assert "se conserva para otra prueba con estos datos" in body
+    assert "El servidor rechazó" not in body
 
 
 def test_no_kept_hint_when_no_password_was_typed(client, console_mailbox, acme):

@@ -24,6 +24,7 @@ from emisario.accounts import crypto
 from emisario.accounts.models import SmtpAccount
 from emisario.accounts.services import AccountInput
 from emisario.core.secrets import Secret, UndecryptableSecret
+from emisario.core.smtp.steps import Diagnosis, Step
 
 SESSION_KEY = "emisario.tested"
 MAX_AGE = 15 * 60  # seconds: long enough to read the verdict, short enough to be this visit
@@ -94,6 +95,20 @@ def proposal(summary: dict | None) -> tuple[int, str] | None:
     if not found:
         return None
     return int(found["port"]), str(found["security"])
+
+
+def password_refused(summary: dict | None) -> bool:
+    """Whether the kept test ended with the server refusing the password (a 5xx to AUTH):
+    sending it again would only count one more failure against the account's lockout."""
+    if not summary:
+        return False
+    failure = Diagnosis.from_dict(summary).failure
+    return (
+        failure is not None
+        and failure.step is Step.AUTH
+        and failure.reply_code is not None
+        and failure.reply_code // 100 == 5
+    )
 
 
 @sensitive_variables("tested")

@@ -250,3 +250,32 @@ def test_a_hung_resolver_does_not_outlive_the_deadline(monkeypatch):
     assert diagnosis.failure.step is Step.DNS
     assert diagnosis.failure.advice in {Advice.DNS_TEMPORARY, Advice.DEADLINE_EXCEEDED}
     assert elapsed < 8, f"asyncio.run waited {elapsed:.1f} s for the lookup thread"
+
+
+class _NoSuchName:
+    """A resolver whose answer is NXDOMAIN (what a typo in Servidor SMTP gets)."""
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+def test_a_failed_lookup_shows_the_allowed_port_as_passed():
+    """The checklist shows what happened: the port was checked and allowed before the lookup
+    failed, so "Destino permitido" is passed, not "not run" above a failed DNS line."""
+    endpoint = SmtpEndpoint(
+        host="smtp.typo.example", port=587, security=SecurityMode.STARTTLS, sender="a@b.example"
+    )
+    diagnosis = asyncio.run(
+        diagnose(
+            endpoint,
+            recipient="a@b.example",
+            message=None,
+            policy=NetworkPolicy(),
+            resolver=_NoSuchName(),
+        )
+    )
+    statuses = {result.step: result.status for result in diagnosis.steps}
+    assert statuses[Step.POLICY] is StepStatus.PASSED
+    assert statuses[Step.DNS] is StepStatus.FAILED
+    assert diagnosis.failure.advice == Advice.DNS_NOT_FOUND
+    assert diagnosis.steps[0].details == {"port": 587, "addresses_checked": False}

@@ -93,6 +93,14 @@ KEPT_FOR_RETRY = _(
     "The password you tested is kept for another test of these values; type another one only "
     "to change it."
 )
+KEPT_REFUSED = _(
+    "The server refused the password you tested: type the right one and press Test. Save "
+    "without typing one keeps the refused password."
+)
+RETYPE_REFUSED = _(
+    "The server refused this password in the last test: type it again (or the right one) to "
+    "test it once more."
+)
 KEPT_FOR_TEST = _("The password you tested is kept: press Test without typing it again.")
 REPEATED_SAVE = _(
     "This form had already been sent: the account was saved once, and this is the saved account."
@@ -250,6 +258,15 @@ def _test_or_save(request, route, form: AccountForm, account, company):
     if retyped and not handover.same_password(typed, tested.password):
         tested = None  # another password: the kept result does not describe it
     kept = typed is not None or (tested is not None and tested.password is not None)
+    if (
+        action == "probar"
+        and typed is None
+        and tested
+        and handover.password_refused(tested.summary)
+    ):
+        # Never resend a refused password unasked: each try counts against the lockout.
+        form.add_error("password", RETYPE_REFUSED)
+        return None, None, None
     if typed is None and tested is not None:
         typed = tested.password
     if typed is None and account is None and handover.pending(session):
@@ -302,7 +319,12 @@ def _tested(request, form, account, data, password, kept, diagnosis, summary):
     hint = None
     if kept:
         verdict.password_kept = diagnosis.ok
-        hint = KEPT_FOR_SAVE if diagnosis.ok else KEPT_FOR_RETRY
+        if diagnosis.ok:
+            hint = KEPT_FOR_SAVE
+        elif handover.password_refused(summary):
+            hint = KEPT_REFUSED
+        else:
+            hint = KEPT_FOR_RETRY
     return verdict, hint, None
 
 

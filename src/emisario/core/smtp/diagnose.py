@@ -416,7 +416,12 @@ class _Run:
             # An address needs no lookup: it must never wait behind a hung resolver.
             addresses: list[str] = [endpoint.host]
         else:
-            addresses = await self._resolve()
+            try:
+                addresses = await self._resolve()
+            except _Stop:
+                # The port was allowed; with no answer there are no addresses to check.
+                self._record(self._port_allowed(addresses_checked=False))
+                raise
         dns = StepResult(Step.DNS, StepStatus.PASSED, _ms(self._started), details={})
         dns.details["addresses"] = list(addresses)
         try:
@@ -428,14 +433,16 @@ class _Run:
             raise self.fail(
                 fault=Fault.POLICY, text=POLICY_REFUSED_TEXT, policy_reason=exc.reason
             ) from None
-        self._record(
-            StepResult(
-                Step.POLICY, StepStatus.PASSED, elapsed_ms=0.0, details={"port": endpoint.port}
-            )
-        )
+        self._record(self._port_allowed(addresses_checked=True))
         self._record(dns)
         self._current = None
         return list(addresses)
+
+    def _port_allowed(self, *, addresses_checked: bool) -> StepResult:
+        details: dict[str, Any] = {"port": self.endpoint.port}
+        if not addresses_checked:
+            details["addresses_checked"] = False
+        return StepResult(Step.POLICY, StepStatus.PASSED, elapsed_ms=0.0, details=details)
 
     async def _resolve(self) -> list[str]:
         try:
