@@ -5,14 +5,22 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from emisario.accounts import submissions
 from emisario.accounts.models import FormSubmission
 from emisario.accounts.submissions import (
     new_token,
-    submission_claim,
+    submission_digest,
     submission_finish,
     submission_release,
 )
+from emisario.core.secrets import Secret
 from tests.factories import make_user
+
+SAME = submission_digest("guardar", values={"sender": "a@acme.example"})
+
+
+def submission_claim(*, digest=SAME, **kwargs):
+    return submissions.submission_claim(digest=digest, **kwargs)
 
 
 @pytest.fixture
@@ -49,13 +57,72 @@ def test_released_tokens_can_be_claimed_again(user):
     assert submission_claim(actor=user, token=token, action="guardar", wait=0).first
 
 
-def test_another_users_result_is_never_replayed(user):
+def test_another_user_sending_the_token_gets_a_claim_of_their_own(user):
     token = new_token()
     first = submission_claim(actor=user, token=token, action="guardar")
     submission_finish(first, {"redirect": "/x"})
     other = make_user("otro", perms=("EMISOPT",))
-    repeat = submission_claim(actor=other, token=token, action="guardar", wait=0)
-    assert not repeat.first and repeat.result is None
+    theirs = submission_claim(actor=other, token=token, action="guardar", wait=0)
+    assert theirs.first and theirs.result is None  # never the first user's result
+    assert FormSubmission.objects.get(pk=first.row.pk).result == {"redirect": "/x"}
+
+
+def test_the_same_token_with_other_values_is_another_submission(user):
+    token = new_token()
+    first = submission_claim(actor=user, token=token, action="guardar")
+    submission_finish(first, {"redirect": "/x"})
+    other = submission_digest("guardar", values={"sender": "b@acme.example"})
+    assert submission_claim(actor=user, token=token, action="guardar", digest=other).first
+
+
+def test_the_digest_covers_the_password_and_never_holds_it():
+    values = {"sender": "a@acme.example"}
+    right = submission_digest("probar", values=values, password=Secret("clave-buena"))
+    wrong = submission_digest("probar", values=values, password=Secret("clave-mala"))
+    assert right != wrong != submission_digest("probar", values=values)
+    assert right == submission_digest("probar", values=values, password=Secret("clave-buena"))
+    assert right != submission_digest("guardar", values=values, password=Secret("clave-buena"))
+    assert right != submission_digest("probar", values=values, account=1)
+    assert "clave" not in right and len(right) == 64
+
+
+def test_the_digest_is_keyed_with_the_secret_key(settings):
+    first = submission_digest("probar", values={"sender": "a@acme.example"})
+    settings.SECRET_KEY = "otra-clave-secreta-de-prueba-" * 3
+    assert submission_digest("probar", values={"sender": "a@acme.example"}) != first
+
+
+def test_a_claim_whose_request_died_is_taken_over_once(user):
+    token = new_token()
+    dead = submission_claim(actor=user, token=token, action="probar")
+    old = timezone.now() - submissions.abandoned_after() - dt.timedelta(seconds=1)
+    FormSubmission.objects.filter(pk=dead.row.pk).update(at=old)
+    taken = submission_claim(actor=user, token=token, action="probar", wait=0)
+    assert taken.first and taken.row.pk != dead.row.pk
+    # A second resend finds the new claim at work, not an abandoned one.
+    late = submission_claim(actor=user, token=token, action="probar", wait=0)
+    assert not late.first and late.result is None
+    # The dead request, should it wake up, touches nothing of the new claim.
+    submission_finish(dead, {"diagnosis": "stale"})
+    submission_release(dead)
+    assert FormSubmission.objects.get().pk == taken.row.pk and not taken.row.done
+
+
+def test_a_claim_at_work_is_not_taken_over(user):
+    token = new_token()
+    submission_claim(actor=user, token=token, action="probar")
+    young = timezone.now() - submissions.abandoned_after() + dt.timedelta(seconds=5)
+    FormSubmission.objects.update(at=young)
+    assert not submission_claim(actor=user, token=token, action="probar", wait=0).first
+
+
+def test_a_finished_claim_is_never_taken_over(user):
+    token = new_token()
+    first = submission_claim(actor=user, token=token, action="guardar")
+    submission_finish(first, {"redirect": "/x"})
+    FormSubmission.objects.update(at=timezone.now() - dt.timedelta(hours=1))
+    repeat = submission_claim(actor=user, token=token, action="guardar", wait=0)
+    assert not repeat.first and repeat.result == {"redirect": "/x"}
 
 
 def test_old_tokens_are_pruned(user):

@@ -51,7 +51,7 @@ def test_ssl_ticked_on_an_implicit_tls_port_that_is_not_465(client, console_mail
     port = console_mailbox.port(TLS)
     assert port != 465
     verdict = verdict_box(probar(client, port=str(port), ssl="on", security=""))
-    assert f"El puerto {port} exige SSL desde el inicio." in verdict
+    assert f"El puerto {port} exige SSL/TLS desde el primer byte, no STARTTLS." in verdict
     assert (
         "Elija Seguridad «SSL/TLS (implícito)» en «Opciones avanzadas», deje «SSL» marcado y "
         f"mantenga el puerto {port}."
@@ -70,7 +70,9 @@ def test_implicit_tls_against_a_starttls_port_goes_back_to_automatic(client, con
     automatic, which with SSL ticked means STARTTLS on that port."""
     port = console_mailbox.port(STARTTLS)
     verdict = verdict_box(probar(client, port=str(port), ssl="on", security="tls"))
-    assert f"El puerto {port} no usa SSL desde el inicio." in verdict
+    assert (
+        f"El puerto {port} no usa SSL/TLS desde el primer byte (usa STARTTLS o ninguno)." in verdict
+    )
     assert (
         "Ponga Seguridad en «Automática (según SSL y puerto)», deje «SSL» marcado y "
         f"mantenga el puerto {port}."

@@ -3,13 +3,21 @@ a one-time token (``envio``) claimed under a unique constraint before anything i
 sent; the repeat shows the first one's result. Sequential repeats through Django's client
 here; two simultaneous requests on a real gunicorn in test_double_submission_served.py."""
 
+import datetime as dt
 import re
+import time
 
 import pytest
+from django.db import DatabaseError
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from emisario.accounts import submissions
 from emisario.accounts.models import AuditRecord, FormSubmission, SmtpAccount
+from emisario.accounts.probing import last_test_of
+from emisario.console.views import smtp as smtp_views
+from emisario.core.smtp.steps import Diagnosis
 from emisario.demo.mailbox import STARTTLS
 from tests.console.test_permissions import CXC, form
 from tests.support.fixtures import CONSOLE_PASSWORD as PASSWORD
@@ -109,11 +117,154 @@ def test_a_new_page_is_a_new_submission(client):
     assert SmtpAccount.objects.count() == 2  # two deliberate saves from two pages
 
 
-def test_a_token_of_another_user_replays_nothing(client, roles):
+def test_a_token_of_another_user_replays_nothing_and_drops_nothing(client, roles):
     data = form(envio=token_of(client))
-    assert client.post(CXC, data).status_code == 302
+    first = client.post(CXC, data)
+    assert first.status_code == 302
     other = Client()
     other.force_login(roles["full"])
     response = other.post(CXC, data)
-    assert response.status_code == 200  # no redirect to the other user's result
+    # Their own submission: saved, never a redirect to the first user's account.
+    assert response.status_code == 302 and response.url != first.url
+    assert SmtpAccount.objects.count() == 2
+    assert "una sola vez" not in other.get(response.url).content.decode()
+
+
+def probar_form(client, mailbox, **extra):
+    return form(
+        action="probar",
+        host="127.0.0.1",
+        port=str(mailbox.port(STARTTLS)),
+        sender=USER,
+        password=PASSWORD,
+        envio=token_of(client),
+        **extra,
+    )
+
+
+def test_the_same_page_sent_with_another_password_is_really_tested(
+    client, console_probe_settings, console_mailbox
+):
+    """Back, edit, Probar (or a duplicated tab): the same token with other values is another
+    submission, never the first one's verdict."""
+    data = probar_form(client, console_mailbox)
+    assert "Correo enviado satisfactoriamente" in client.post(CXC, data).content.decode()
+    wrong = {**data, "password": "wrong-password"}
+    second = client.post(CXC, wrong).content.decode()
+    assert "Correo enviado satisfactoriamente" not in second
+    assert "no se envió un segundo correo" not in second
+    assert AuditRecord.objects.filter(action="test").count() == 2
+    # Guardar keeps the verdict of the password it saves: the refused one, not the first OK.
+    assert client.post(CXC, {**wrong, "action": "guardar"}).status_code == 302
+    saved = SmtpAccount.objects.get()
+    assert not Diagnosis.from_dict(last_test_of(saved)).ok
+
+
+def test_the_same_page_saved_with_another_usuario_saves_it(client, company_account):
+    token = token_of(client, f"{CXC}?empresa=ACME&cuenta={company_account.pk}")
+    data = form(cuenta=str(company_account.pk), envio=token)
+    assert client.post(CXC, data).status_code == 302
+    again = client.post(CXC, {**data, "sender": "editado@acme.example"})
+    assert again.status_code == 302
+    company_account.refresh_from_db()
+    assert company_account.sender == "editado@acme.example"  # the edit is not dropped
+    assert "una sola vez" not in client.get(again.url).content.decode()
+
+
+def abandon(age: dt.timedelta) -> None:
+    """Make the stored claim look like a request that died ``age`` ago, before finishing."""
+    FormSubmission.objects.update(done=False, result={}, at=timezone.now() - age)
+
+
+def test_a_claim_whose_request_died_is_taken_over(client, console_probe_settings, console_mailbox):
+    data = probar_form(client, console_mailbox)
+    client.post(CXC, data)
+    abandon(dt.timedelta(minutes=10))  # the worker was killed mid-test
+    started = time.monotonic()
+    again = client.post(CXC, data).content.decode()
+    assert time.monotonic() - started < 3  # no wait for a request that will never finish
+    assert "Correo enviado satisfactoriamente" in again
+    assert "no se envió un segundo correo" not in again
+    assert len(console_mailbox.messages) == 2
+    assert FormSubmission.objects.get().done
+
+
+def short_wait(settings, monkeypatch):
+    settings.EMISARIO_PROBE_DEADLINE = 0.2
+    monkeypatch.setattr(submissions, "WAIT_MARGIN", 0.0, raising=False)
+
+
+def test_a_claim_still_running_says_what_to_do(client, settings, monkeypatch):
+    data = form(envio=token_of(client))
+    client.post(CXC, data)
+    abandon(dt.timedelta(0))  # the first request is still at work
+    short_wait(settings, monkeypatch)
+    page = client.post(CXC, data).content.decode()
+    assert "todavía se está procesando" in page
+    assert "vuelva a abrir esta pantalla desde el menú; no vuelva a cargar la página" in page
     assert SmtpAccount.objects.count() == 1
+
+
+class Broken(DatabaseError):
+    pass
+
+
+def finish_fails(monkeypatch):
+    def fail(claim, result):
+        raise Broken("the database went away")
+
+    monkeypatch.setattr(smtp_views, "submission_finish", fail)
+
+
+def test_guardar_is_undone_when_it_cannot_be_finished(client, monkeypatch):
+    data = form(envio=token_of(client))
+    with monkeypatch.context() as patch:
+        finish_fails(patch)
+        with pytest.raises(Broken):
+            client.post(CXC, data)
+    assert not SmtpAccount.objects.exists()  # saved and finished together, or neither
+    assert not FormSubmission.objects.exists()
+    assert client.post(CXC, data).status_code == 302
+    assert SmtpAccount.objects.count() == 1
+
+
+def test_probar_that_sent_its_mail_keeps_its_claim_when_it_cannot_be_finished(
+    client, console_probe_settings, console_mailbox, settings, monkeypatch
+):
+    data = probar_form(client, console_mailbox)
+    with monkeypatch.context() as patch:
+        finish_fails(patch)
+        with pytest.raises(Broken):
+            client.post(CXC, data)
+    assert len(console_mailbox.messages) == 1
+    short_wait(settings, monkeypatch)
+    again = client.post(CXC, data).content.decode()
+    assert "todavía se está procesando" in again
+    assert len(console_mailbox.messages) == 1  # the repeat did not send a second mail
+
+
+def test_eliminar_is_undone_when_it_cannot_be_finished(client, company_account, monkeypatch):
+    token = token_of(client, f"{CXC}?empresa=ACME&cuenta={company_account.pk}")
+    url = reverse("console:account_remove", args=["cxc", company_account.pk])
+    with monkeypatch.context() as patch:
+        finish_fails(patch)
+        with pytest.raises(Broken):
+            client.post(url, {"envio": token})
+    assert SmtpAccount.objects.filter(pk=company_account.pk).exists()
+    assert client.post(url, {"envio": token}).status_code == 302
+    assert not SmtpAccount.objects.filter(pk=company_account.pk).exists()
+
+
+def test_eliminar_repeated_while_it_runs_keeps_the_company(
+    client, company_account, settings, monkeypatch
+):
+    token = token_of(client, f"{CXC}?empresa=ACME&cuenta={company_account.pk}")
+    url = reverse("console:account_remove", args=["cxc", company_account.pk])
+    with monkeypatch.context() as patch:
+        patch.setattr(smtp_views, "account_delete", lambda **kwargs: None)
+        client.post(url, {"envio": token})
+    abandon(dt.timedelta(0))  # the first request is still deleting
+    short_wait(settings, monkeypatch)
+    response = client.post(url, {"envio": token})
+    assert response.status_code == 302 and "empresa=ACME" in response.url
+    assert "todavía se está procesando" in client.get(response.url).content.decode()

@@ -50,19 +50,30 @@ def test_the_same_values_get_the_tested_password(tested):
     "change",
     [
         {"host": "smtp.attacker.example"},
-        {"port": 465},
-        {"security": SecurityMode.TLS},
         {"sender": "otro@acme.example"},
         {"login": "otro-login"},
         {"company": None},
     ],
-    ids=["host", "port", "security", "sender", "login", "company"],
+    ids=["host", "sender", "login", "company"],
 )
 def test_other_values_do_not_get_it(tested, change):
     other = dataclasses.replace(tested, **change)
     session = kept(tested)
     assert handover.recall(session, account=None, data=other) is None
     assert handover.pending(session)  # it is there, just not for these values
+
+
+@pytest.mark.parametrize(
+    "change", [{"port": 465}, {"security": SecurityMode.TLS}], ids=["port", "security"]
+)
+def test_another_port_or_security_gets_the_password_but_not_the_result(tested, change):
+    """What the advice asks the user to change by hand: the same server gets the password;
+    the result described the old values, so none comes with it."""
+    recalled = handover.recall(
+        kept(tested), account=None, data=dataclasses.replace(tested, **change)
+    )
+    assert recalled is not None and recalled.summary is None
+    assert recalled.password is not None
 
 
 def test_another_company_does_not_get_it(tested, otra):
@@ -121,3 +132,16 @@ def test_a_fresh_password_is_saved_by_guardar(roles, settings):
     assert client.post(CXC, {**values, "password": ""}).status_code == 302
     token = SmtpAccount.objects.get().password_token
     assert crypto.decrypt(token).reveal() == "Probada-en-la-prueba-1"
+
+
+def test_a_stored_password_kept_for_aplicar_keeps_the_stored_rule(tested):
+    """A saved account's password (not typed) is never carried to another port or security
+    by hand: only Aplicar's proposal re-binds it."""
+    session: dict = {}
+    handover.remember(
+        session, account=None, data=tested, password=PASSWORD, summary={"ok": 1}, typed=False
+    )
+    assert handover.recall(session, account=None, data=tested) is not None
+    moved = dataclasses.replace(tested, port=465)
+    assert handover.recall(session, account=None, data=moved) is None
+    assert not handover.pending(session)

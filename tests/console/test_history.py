@@ -117,3 +117,23 @@ def test_english(client, company_account):
     body = client.get(f"{HISTORY}?empresa=ACME").content.decode()
     assert "Change history" in body and "Port: 587 → 465" in body
     assert "Password: changed" in body
+
+
+def test_a_system_account_s_history_hides_what_it_was_in_another_company(roles, settings, acme):
+    """An ACME account moved to the system (PCSMTPG) is visible to every EMISOPT holder; its
+    ACME-era records (senders, servers, "Empresa: ACME") stay ACME's."""
+    settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
+    full = Client()
+    full.force_login(roles["full"])
+    assert full.post(CXC, form(sender="secreto@acme.example", port="2525")).status_code == 302
+    account = SmtpAccount.objects.get()
+    moved = form(cuenta=account.pk, scope="system", sender="avisos@sistema.example", password="")
+    assert full.post(CXC, moved).status_code == 302
+    account.refresh_from_db()
+    assert account.company is None
+    outsider = Client()
+    outsider.force_login(roles["other"])
+    body = outsider.get(f"{HISTORY}?empresa=OTRA&cuenta={account.pk}").content.decode()
+    assert "secreto@acme.example" not in body
+    own = full.get(f"{HISTORY}?empresa=ACME&cuenta={account.pk}").content.decode()
+    assert "secreto@acme.example" in own  # ACME's own people still see all of it

@@ -71,7 +71,7 @@ def test_the_save_hint_only_after_a_passing_test(client, console_mailbox):
     assert "presione Guardar sin escribirla de" not in body
     # The server refused it: the hint says so instead of offering it for another test.
     assert "El servidor rechazó la contraseña que probó" in body
-    assert "se conserva para otra prueba con estos datos" not in body
+    assert "se conserva para otra prueba mientras no cambien" not in body
 
 
 def test_a_refused_password_is_never_resent_unasked(client, console_mailbox):
@@ -94,7 +94,7 @@ def test_a_failure_other_than_the_password_keeps_it_for_another_test(client, con
     data = form(host="127.0.0.1", port=str(console_mailbox.port(TLS)), sender=USER)
     body = client.post(CXC, {**data, "action": "probar", "password": PASSWORD}).content.decode()
     assert "Correo enviado satisfactoriamente" not in body
-    assert "se conserva para otra prueba con estos datos" in body
+    assert "se conserva para otra prueba mientras no cambien" in body
     assert "El servidor rechazó" not in body
 
 
@@ -115,3 +115,44 @@ def test_probar_again_with_the_field_blank_uses_the_kept_password(client, consol
     body = client.post(CXC, values(console_mailbox, action="probar", password="")).content
     assert "Correo enviado satisfactoriamente" in body.decode()
     assert len(console_mailbox.messages) == 2
+
+
+def test_probar_on_a_saved_account_does_not_hold_up_a_new_one(client, console_mailbox, acme):
+    """The stored password Probar used is not the user's typed one: creating another account
+    without a password afterwards must not ask to retype "the tested password"."""
+    account = make_account(
+        acme, password=PASSWORD, host="127.0.0.1", port=console_mailbox.port(STARTTLS), sender=USER
+    )
+    tested = client.post(
+        CXC, values(console_mailbox, cuenta=account.pk, action="probar", password="")
+    )
+    assert "Correo enviado satisfactoriamente" in tested.content.decode()
+    new = client.post(CXC, values(console_mailbox, sender="relay@acme.example", password=""))
+    assert new.status_code == 302
+    assert SmtpAccount.objects.filter(sender="relay@acme.example", password_token="").exists()
+
+
+def test_following_the_advice_by_hand_keeps_the_typed_password(client, console_mailbox):
+    """SSL ticked on the implicit-TLS port fails with "choose Seguridad SSL/TLS": doing that by
+    hand (not with Aplicar) and pressing Probar with the field blank uses the password typed a
+    moment ago for the same server and Usuario, and the mail goes out."""
+    port = str(console_mailbox.port(TLS))
+    first = form(host="127.0.0.1", port=port, sender=USER, password=PASSWORD, action="probar")
+    assert "Correo enviado satisfactoriamente" not in client.post(CXC, first).content.decode()
+    by_hand = {**first, "security": "tls", "password": ""}
+    body = client.post(CXC, by_hand).content.decode()
+    assert "Correo enviado satisfactoriamente" in body
+    saved = client.post(CXC, {**by_hand, "action": "guardar"})
+    assert saved.status_code == 302
+    account = SmtpAccount.objects.get()
+    assert crypto.decrypt(account.password_token).reveal() == PASSWORD
+    assert account.last_test["ok"] is True
+
+
+def test_another_server_never_gets_the_typed_password(client, console_mailbox):
+    first = values(console_mailbox, action="probar", password=PASSWORD)
+    client.post(CXC, first)
+    elsewhere = {**first, "host": "localhost", "password": ""}
+    body = client.post(CXC, elsewhere).content.decode()
+    assert "Escriba la contraseña de nuevo: cambió el Servidor SMTP" in body
+    assert AuditRecord.objects.filter(action="test").count() == 1  # nothing sent to localhost

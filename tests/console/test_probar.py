@@ -171,9 +171,7 @@ def test_a_new_password_tested_on_a_saved_account_is_the_one_saved(client, mailb
 
 def test_values_changed_after_probar_need_the_password_again(client, mailbox):
     probar(client, mailbox)
-    response = client.post(
-        CXC, form(host="127.0.0.1", port="2525", sender=USER, password="", ssl="on")
-    )
+    response = client.post(CXC, form(host="localhost", sender=USER, password="", ssl="on"))
     assert response.status_code == 200
     assert "Escriba la contraseña de nuevo" in response.content.decode()
     assert not SmtpAccount.objects.exists()

@@ -192,15 +192,19 @@ class AuditRecord(models.Model):
 
 
 class FormSubmission(models.Model):
-    """One rendered form's one-time token, claimed by the first POST that carries it.
+    """One submission of a rendered form, claimed by the first POST that carries it.
 
     A double click sends the same form twice, often to two workers at once; a check in the
     session cannot stop that (both requests read the session before either writes). The
-    unique constraint can: the database lets exactly one insert of ``(token, action)`` win,
-    whatever the process or host, and the loser replays the winner's ``result``."""
+    unique constraint can: the database lets exactly one insert of ``(actor, token, action,
+    digest)`` win, whatever the process or host, and the loser replays the winner's
+    ``result``. ``digest`` is a keyed hash of what was submitted (``submissions``): the same
+    page sent again with other values is another submission, and so is another user's."""
 
     token = models.CharField(max_length=64)
     action = models.CharField(max_length=20)
+    digest = models.CharField(max_length=64)
+    """HMAC (SECRET_KEY) of the action, the account and the submitted values: never a value."""
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     done = models.BooleanField(default=False)
@@ -209,7 +213,9 @@ class FormSubmission(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["token", "action"], name="form_submission_once")
+            models.UniqueConstraint(
+                fields=["actor", "token", "action", "digest"], name="form_submission_once"
+            )
         ]
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db.models import Q
 
 from emisario.accounts import permissions
 from emisario.accounts.models import AccountType, AuditAction, AuditRecord, Company, SmtpAccount
@@ -81,7 +82,12 @@ def change_history(
     if account is not None:
         if not permissions.can_see_account(user, account):
             raise permissions.NotFound("account")
-        records = records.filter(account=account)
+        # Only the reader's companies' records (and the system's): an account now in the
+        # system may carry records from a company the reader does not belong to.
+        records = records.filter(
+            Q(company__isnull=True) | Q(company__in=permissions.companies_for(user)),
+            account=account,
+        )
     elif company is None or not permissions.is_member(user, company):
         raise permissions.NotFound("company")
     else:

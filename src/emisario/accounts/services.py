@@ -263,7 +263,9 @@ def _write(
         action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         account=account,
         account_label=str(account),
-        company=account.company,
+        # A move between a company and the system belongs to where the account was: its
+        # "before" values are that company's, not for the readers of a system account.
+        company=account.company if creating else before["company"],
         target=f"{account.host}:{account.port}",
         changes=changes,
     )

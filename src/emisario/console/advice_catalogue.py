@@ -39,7 +39,7 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "en": (
             "Testing this server and port is not allowed.",
-            "For security, Probar only connects to authorised servers and ports. If "
+            "For security, a test only connects to authorised servers and ports. If "
             "{host}:{port} is right, ask the system administrator to allow it.",
         ),
     },
@@ -117,28 +117,31 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
     },
     "tls_on_plain_port": {
         "es": (
-            "El puerto {port} no usa SSL desde el inicio.",
+            "El puerto {port} no usa SSL/TLS desde el primer byte (usa STARTTLS o ninguno).",
             "El servidor respondió sin cifrar a una conexión SSL/TLS: en ese puerto se usa "
             "STARTTLS o ningún cifrado. Presione Detectar para comprobar qué combinación de "
             "puerto y seguridad funciona.",
         ),
         "en": (
-            "Port {port} does not use SSL from the start.",
+            "Port {port} does not use SSL/TLS from the first byte (it uses STARTTLS or none).",
             "The server answered an SSL/TLS connection in plain text: that port uses STARTTLS "
-            "or no encryption. Press Detectar to find which port and security work.",
+            "or no encryption. Press Detect to find which port and security work.",
         ),
     },
     "plain_on_tls_port": {
         "es": (
-            "El puerto {port} exige SSL desde el inicio.",
+            "El puerto {port} exige SSL/TLS desde el primer byte, no STARTTLS.",
             "El servidor espera una conexión cifrada (SSL/TLS) desde el primer byte y la prueba "
-            "empezó sin cifrar. Presione Detectar para comprobar qué combinación de puerto y "
-            "seguridad funciona.",
+            "empezó sin cifrar: con «SSL» marcado y Seguridad «Automática», en este puerto "
+            "Emisario usa STARTTLS, que empieza sin cifrar. Presione Detectar para comprobar qué "
+            "combinación de puerto y seguridad funciona.",
         ),
         "en": (
-            "Port {port} requires SSL from the start.",
+            "Port {port} requires SSL/TLS from the first byte, not STARTTLS.",
             "The server expects an encrypted (SSL/TLS) connection from the first byte and the "
-            "test started unencrypted. Press Detectar to find which port and security work.",
+            "test started unencrypted: with «SSL» ticked and Security «Automatic», Emisario uses "
+            "STARTTLS on this port, which starts unencrypted. Press Detect to find which port "
+            "and security work.",
         ),
     },
     "no_response": {

@@ -4,11 +4,11 @@ back into the page, so it is kept, encrypted, in the user's session for a short 
 the test's result. Typing the same password again counts as leaving it blank: what matters is
 the password that was tested, not whether the field was touched.
 
-It is bound to the tested values: change the server, port, security, Usuario or login and it
-no longer applies (the rule for stored passwords, applied to a tested one). The one exception
-is the test's own proposal ("aplicar"): the diagnosis saw that port and security work on the
-same server, so the password is re-bound to the values with the proposal applied
-(``rebind``), untested until the next Probar.
+A typed password is bound to the server, Usuario and login name it was typed for: change
+one of those and it no longer applies. Port and security may change (that is what the advice
+asks for), but the kept *result* describes only the exact values tested. A saved account's
+stored password, kept so that Aplicar can test the proposal, keeps the stored-password rule:
+only the very values tested, or the proposal the diagnosis saw work (``rebind``).
 """
 
 from __future__ import annotations
@@ -36,19 +36,26 @@ class Tested:
     """None when the test ran without a password."""
     summary: dict | None
     """The test's result, or None once the values moved to its proposal (not tested yet)."""
+    typed: bool = True
+    """The user typed it; False for a saved account's stored password, kept only so Aplicar
+    can test the proposal without asking for it."""
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()
+
+
+def _identity(account: SmtpAccount | None, data: AccountInput) -> str:
+    """Who the password is for: the same server, Usuario and login name. A typed password
+    follows the user through port and security changes (what the advice asks for) but never
+    to another server or account."""
+    company = data.company.pk if data.company else ""
+    return _digest(account.pk if account else "", company, data.host, data.sender, data.login)
 
 
 def _binding(account: SmtpAccount | None, data: AccountInput) -> str:
-    parts = (
-        account.pk if account else "",
-        data.company.pk if data.company else "",
-        data.host,
-        data.port,
-        data.security,
-        data.sender,
-        data.login,
-    )
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()
+    """The exact values tested: only these are described by the kept result."""
+    return _digest(_identity(account, data), data.port, data.security)
 
 
 @sensitive_variables("password")
@@ -59,11 +66,14 @@ def remember(
     data: AccountInput,
     password: Secret | None,
     summary: dict | None,
+    typed: bool = True,
 ) -> None:
     session[SESSION_KEY] = {
         "binding": _binding(account, data),
+        "identity": _identity(account, data),
         "token": crypto.encrypt(password) if password else "",
         "summary": summary,
+        "typed": typed,
         "at": time.time(),
     }
 
@@ -80,11 +90,16 @@ def recall(session, *, account: SmtpAccount | None, data: AccountInput) -> Teste
     """What was tested for these same values, if it is recent enough. Missing or bad
     encryption keys raise ``SecretKeyError`` (a configuration error, never a silent miss)."""
     entry = _entry(session)
-    if entry is None or entry.get("binding") != _binding(account, data):
+    if entry is None:
+        return None
+    same_values = entry.get("binding") == _binding(account, data)
+    typed = entry.get("typed", True)
+    # A stored password keeps the stored-password rule: only for the very values tested.
+    if not same_values and not (typed and entry.get("identity") == _identity(account, data)):
         return None
     try:
         password = crypto.decrypt(entry["token"]) if entry.get("token") else None
-        return Tested(password, entry.get("summary"))
+        return Tested(password, entry.get("summary") if same_values else None, typed=typed)
     except (UndecryptableSecret, KeyError):
         return None
 
@@ -115,7 +130,14 @@ def password_refused(summary: dict | None) -> bool:
 def rebind(session, *, account: SmtpAccount | None, tested: Tested, data: AccountInput) -> None:
     """Keep the tested password for ``data`` (the tested values with the proposal applied);
     the result no longer describes them, so none is kept."""
-    remember(session, account=account, data=data, password=tested.password, summary=None)
+    remember(
+        session,
+        account=account,
+        data=data,
+        password=tested.password,
+        summary=None,
+        typed=tested.typed,
+    )
 
 
 def same_password(first: Secret | None, second: Secret | None) -> bool:
@@ -131,6 +153,7 @@ def forget(session) -> None:
 
 
 def pending(session) -> bool:
-    """A tested password is waiting, whatever values it was tested with."""
+    """A password the user typed and tested is waiting, whatever values it was tested with
+    (a saved account's own password never is: it is not the user's to lose)."""
     entry = _entry(session)
-    return entry is not None and bool(entry.get("token"))
+    return entry is not None and bool(entry.get("token")) and entry.get("typed", True)

@@ -16,7 +16,7 @@ UNREADABLE_PASSWORD = _(
 )
 SAVED_UNRESOLVED = _(
     "The configuration was saved, but the name %(host)s could not be looked up right now, so "
-    "its addresses were not checked. Sending checks them again when it connects; press Probar "
+    "its addresses were not checked. Sending checks them again when it connects; press Test "
     "to test the account."
 )
 KEYS_UNAVAILABLE_TITLE = _("The encryption keys are not configured correctly")
@@ -160,13 +160,12 @@ DETECT_WARNINGS = {
     "ports_not_allowed": _("Some ports were not tried because the network policy forbids them."),
 }
 DETECT_PROPOSAL = _(
-    "Proposed: port %(port)s %(security)s. The form now holds it; type the password and "
-    "press Probar."
+    "Proposed: port %(port)s %(security)s. The form now holds it; type the password and press Test."
 )
 DETECT_NOTHING_WORKED = _("No working combination was found.")
 DETECT_NOTHING_ALLOWED = _(
     "Nothing could be tried: the administrator's network policy does not allow testing this "
-    "server on any of the ports Detectar tries (%(ports)s). Ask the system administrator to "
+    "server on any of the ports Detect tries (%(ports)s). Ask the system administrator to "
     "allow the server and the port your mail provider gives."
 )
 DETECT_NOT_ALLOWED_ROW = _("not allowed by the network policy")

@@ -125,7 +125,7 @@ def test_catalogue_placeholders_are_known_names():
 
 def test_advice_text_fills_placeholders_and_falls_back_to_spanish():
     title, _fix = advice_text("plain_on_tls_port", "es", port=587)
-    assert title == "El puerto 587 exige SSL desde el inicio."
+    assert title == "El puerto 587 exige SSL/TLS desde el primer byte, no STARTTLS."
     assert advice_text("auth_failed", "fr") == advice_text("auth_failed", "es")
     assert advice_text("auth_failed", "en")[0] == "Wrong user or password."
     assert "{host}" in advice_text("dns_not_found", "es")[0]  # missing value stays visible

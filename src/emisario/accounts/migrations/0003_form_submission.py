@@ -23,6 +23,7 @@ class Migration(migrations.Migration):
                 ),
                 ("token", models.CharField(max_length=64)),
                 ("action", models.CharField(max_length=20)),
+                ("digest", models.CharField(max_length=64)),
                 ("at", models.DateTimeField(auto_now_add=True, db_index=True)),
                 ("done", models.BooleanField(default=False)),
                 ("result", models.JSONField(blank=True, default=dict)),
@@ -37,7 +38,10 @@ class Migration(migrations.Migration):
             ],
             options={
                 "constraints": [
-                    models.UniqueConstraint(fields=("token", "action"), name="form_submission_once")
+                    models.UniqueConstraint(
+                        fields=("actor", "token", "action", "digest"),
+                        name="form_submission_once",
+                    )
                 ],
             },
         ),

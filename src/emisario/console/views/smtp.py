@@ -14,6 +14,7 @@ import dataclasses
 from functools import wraps
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -47,6 +48,7 @@ from emisario.accounts.submissions import (
     Claim,
     new_token,
     submission_claim,
+    submission_digest,
     submission_finish,
     submission_release,
 )
@@ -90,8 +92,12 @@ SENSITIVE = ("password", "typed", "typed_password", "values", "kwargs", "tested"
 
 KEPT_FOR_SAVE = _("The password you tested is kept: press Save without typing it again.")
 KEPT_FOR_RETRY = _(
-    "The password you tested is kept for another test of these values; type another one only "
-    "to change it."
+    "The password you tested is kept for another test while the SMTP server, the User and the "
+    "login name stay the same; type another one only to change it."
+)
+TESTED_PASSWORD_RETYPE = _(
+    "Type the password again: the SMTP server, the User or the login name changed since the "
+    "test, and the tested password is only used for the values it was typed for."
 )
 KEPT_REFUSED = _(
     "The server refused the password you tested: type the right one and press Test. Save "
@@ -115,8 +121,9 @@ REPEATED_DETECT = _(
 )
 REPEATED_DELETE = _("This form had already been sent: the account was deleted once.")
 STILL_RUNNING = _(
-    "This form was already sent and is still being processed (tests can take a few seconds). "
-    "Wait a moment and reload the page; nothing was done twice."
+    "This form was already sent and is still being processed (a test can take a few "
+    "seconds), so nothing was done twice. Wait a few seconds and open this screen again from "
+    "the menu; do not reload the page, which sends the same form once more."
 )
 PROPOSAL_INVALID = _(
     "The proposal could not be applied: it must be a port from 1 to 65535 and a security "
@@ -209,13 +216,17 @@ def _policy_refusal(form: AccountForm, exc: TargetRefused, data) -> None:
     form.add_error(exc.field, f"{title} {fix}")
 
 
-def _claim(request, action: str) -> Claim | None:
-    """Claim the page's one-time token for ``action``. None when the request carries none: a
-    client other than the page (the page always sends one), which gets no protection."""
+@sensitive_variables(*SENSITIVE)
+def _claim(request, action: str, **submitted) -> Claim | None:
+    """Claim the page's one-time token for ``action`` and what was ``submitted`` with it (the
+    account, company, values and typed password of ``submission_digest``): the same page sent
+    with other values is another submission. None when the request carries no token: a client
+    other than the page (the page always sends one), which gets no protection."""
     token = request.POST.get(TOKEN_FIELD, "")
     if not token or len(token) > 64:
         return None
-    return submission_claim(actor=request.user, token=token, action=action)
+    digest = submission_digest(action, **submitted)
+    return submission_claim(actor=request.user, token=token, action=action, digest=digest)
 
 
 def _release(claim: Claim | None) -> None:
@@ -224,6 +235,10 @@ def _release(claim: Claim | None) -> None:
 
 
 def _finish(claim: Claim | None, result: dict) -> None:
+    """Store what a repeat shows. Inside the work's transaction where there is one (Guardar,
+    Eliminar): then the work and its result are kept together or not at all. After a side
+    effect outside the database (Probar's mail, Detectar's tries) a failure here must not
+    release the claim: a repeat would do it again."""
     if claim is not None:
         submission_finish(claim, result)
 
@@ -272,38 +287,49 @@ def _test_or_save(request, route, form: AccountForm, account, company):
     if typed is None and account is None and handover.pending(session):
         # A password was tested, then the values changed: going on without one would
         # silently drop it.
-        form.add_error("password", texts.PASSWORD_RETYPE)
+        form.add_error("password", TESTED_PASSWORD_RETYPE)
         return None, None, None
     password, usable = _password(form, effective_password, account=account, data=data, typed=typed)
     if not usable:
         return None, None, None
-    claim = _claim(request, action)
+    claim = _claim(
+        request,
+        action,
+        account=account,
+        company=company,
+        values={name: value for name, value in form.cleaned_data.items() if name != "password"},
+        password=form.typed_password(),
+    )
     if claim is not None and not claim.first:
         return _repeated(request, action, claim, form, account, data, password, kept)
     try:
         if action == "guardar":
-            response = _save(request, route, form, account, company, data, typed, tested)
-            if response is None:
-                _release(claim)
-            else:
-                _finish(claim, {"redirect": response.url})
-            return None, None, response
-        diagnosis = _unless_limited(
-            request,
-            run_probe,
-            account=account,
-            data=data,
-            password=password,
-            language=get_language() or "es",
-        )
-        if diagnosis is None:
-            _release(claim)
-            return None, None, None
-        summary = summary_of(diagnosis)
-        _finish(claim, {"diagnosis": summary})
+            with transaction.atomic():  # saved and finished together, or neither
+                response = _save(request, route, form, account, company, data, typed, tested)
+                if response is not None:
+                    _finish(claim, {"redirect": response.url})
+        else:
+            diagnosis = _unless_limited(
+                request,
+                run_probe,
+                account=account,
+                data=data,
+                password=password,
+                language=get_language() or "es",
+            )
     except BaseException:
         _release(claim)
         raise
+    if action == "guardar":
+        if response is None:
+            _release(claim)
+        return None, None, response
+    if diagnosis is None:
+        _release(claim)
+        return None, None, None
+    # The mail is sent: from here on a failure keeps the claim, so a repeat does not resend.
+    summary = summary_of(diagnosis)
+    _finish(claim, {"diagnosis": summary})
     return _tested(request, form, account, data, password, kept, diagnosis, summary)
 
 
@@ -312,8 +338,10 @@ def _tested(request, form, account, data, password, kept, diagnosis, summary):
     """Show a test's verdict and keep what was tested for Guardar, another Probar or the
     proposal (see ``handover``). The hint says what the kept password is good for: Guardar
     only after a test that passed."""
+    # A saved account's stored password is kept only when Aplicar may need it.
+    keep = password if kept or diagnosis.proposal is not None else None
     handover.remember(
-        request.session, account=account, data=data, password=password, summary=summary
+        request.session, account=account, data=data, password=keep, summary=summary, typed=kept
     )
     verdict = verdict_of(diagnosis, form.cleaned_data)
     hint = None
@@ -366,7 +394,14 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
         return form, None
     values = _posted_values(request)
     values.pop("password", None)
-    claim = _claim(request, "detectar")
+    claim = _claim(
+        request,
+        "detectar",
+        account=account,
+        company=company,
+        values=values,
+        password=form.typed_password(),
+    )
     if claim is not None and not claim.first:
         if claim.result is None:
             messages.warning(request, STILL_RUNNING)
@@ -395,6 +430,7 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
         _release(claim)
         return form, None
     proposal = detection.proposal
+    # Tried already: from here on a failure keeps the claim, so a repeat does not try again.
     _finish(claim, {"proposal": [proposal.port, proposal.security.value] if proposal else None})
     if proposal is not None:
         values = values_with_connection(values, port=proposal.port, security=proposal.security)
@@ -423,8 +459,7 @@ def _apply(request, form: AccountForm, account, company, form_kwargs):
         messages.error(request, PROPOSAL_INVALID)
         return AccountForm(initial=values, **form_kwargs), None
     if not form.is_valid():
-        messages.error(request, PROPOSAL_STALE)
-        return form, None
+        return form, None  # the fields' own errors say what to fix
     port, security = proposal
     data = form.to_input(company)
     tested = handover.recall(request.session, account=account, data=data)
@@ -439,7 +474,7 @@ def _apply(request, form: AccountForm, account, company, form_kwargs):
         handover.rebind(
             request.session,
             account=account,
-            tested=handover.Tested(password, None),
+            tested=handover.Tested(password, None, typed=typed is not None or tested.typed),
             data=moved,
         )
         hint = KEPT_FOR_TEST
@@ -576,23 +611,24 @@ def smtp_screen(request, route: str):
 @require_POST
 @_answer_refusals
 def account_remove(request, route: str, pk: int):
-    claim = _claim(request, "eliminar")
+    account = permissions.visible_accounts(request.user).filter(pk=pk).first()
+    company = account.company if account is not None else None
+    url = screen_url(route, company)
+    claim = _claim(request, "eliminar", account=pk)
     if claim is not None and not claim.first:  # the same form again: it is gone already
-        if claim.result is None:
+        if claim.result is None:  # still deleting: the account is still there, and its company
             messages.warning(request, STILL_RUNNING)
-            return redirect(screen_url(route, None))
+            return redirect(url)
         messages.info(request, REPEATED_DELETE)
         return redirect(claim.result["redirect"])
     try:
-        account = permissions.visible_accounts(request.user).filter(pk=pk).first()
         if account is None:  # missing, or another company's: the same 404
             raise Http404("account")
-        company = account.company
-        account_delete(actor=request.user, account=account)
+        with transaction.atomic():  # deleted and finished together, or neither
+            account_delete(actor=request.user, account=account)
+            _finish(claim, {"redirect": url})
     except BaseException:
         _release(claim)
         raise
-    url = screen_url(route, company)
-    _finish(claim, {"redirect": url})
     messages.success(request, texts.DELETED)
     return redirect(url)
