@@ -1,3 +1,4 @@
-"""Shared pytest set-up: the real SMTP servers and certificates live in ``tests/support``."""
+"""Shared pytest set-up: the real SMTP servers, certificates and file databases live in
+``tests/support``."""
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.databases"]

@@ -10,7 +10,6 @@ read, then written); on PostgreSQL the row lock does it.
 
 from __future__ import annotations
 
-import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,41 +18,17 @@ import pytest
 from emisario.demo.mailbox import STARTTLS, LoopbackSmtpd
 from tests.config.client import Client
 from tests.config.serving import REPO, prepare_database, production_env, serve
-from tests.requirements import skip_or_fail
 
 PEOPLE = 20
 MAILBOX_USER, MAILBOX_PASSWORD = "cobranza@acme.example", "Buzon-Clave-7"
 SMTP_SCREEN = "/cxc/sistema/envio-de-correos/smtp/?empresa=ACME"
 SUCCESS = "Correo enviado satisfactoriamente"
-POSTGRES = "postgres://postgres@127.0.0.1:5432"
 
 
 @pytest.fixture(scope="module")
 def mailbox():
     with LoopbackSmtpd({MAILBOX_USER: MAILBOX_PASSWORD}, listeners=(STARTTLS,)) as server:
         yield server
-
-
-@pytest.fixture
-def sqlite_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'emisario.sqlite3'}"
-
-
-@pytest.fixture
-def postgres_url():
-    try:
-        import psycopg
-
-        admin = psycopg.connect(f"{POSTGRES}/postgres", connect_timeout=3, autocommit=True)
-    except Exception as exc:  # psycopg missing or no server: say which
-        skip_or_fail(f"PostgreSQL does not answer at {POSTGRES}: {exc}")
-    name = f"emisario_conc_{secrets.token_hex(4)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"{POSTGRES}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def press_probar_at_once(database_url, mailbox, tmp_path):

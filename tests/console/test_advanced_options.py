@@ -4,18 +4,11 @@ value the user must see, not on any error of the form."""
 import re
 
 import pytest
-from django.test import Client
 
 from tests.console.test_permissions import CXC, form
 from tests.factories import make_account
 
-
-@pytest.fixture
-def client(roles, settings):
-    settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
-    client = Client()
-    client.force_login(roles["emisopt"])
-    return client
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
 
 
 def is_open(body: str) -> bool:
@@ -36,8 +29,8 @@ def is_open(body: str) -> bool:
     ],
     ids=["host", "sender", "port", "priority", "display-name", "login", "security-conflict"],
 )
-def test_opens_only_for_its_own_errors(client, change, opened):
-    response = client.post(CXC, form(**change))
+def test_opens_only_for_its_own_errors(emisopt_client, change, opened):
+    response = emisopt_client.post(CXC, form(**change))
     assert response.status_code == 200  # a form error each time
     assert is_open(response.content.decode()) is opened
 
@@ -54,11 +47,11 @@ def test_opens_only_for_its_own_errors(client, change, opened):
     ],
     ids=["plain", "login", "disabled", "tls-on-2465", "tls-on-465", "ordinary-values"],
 )
-def test_a_saved_account_opens_it_only_for_values_to_see(client, acme, fields, opened):
+def test_a_saved_account_opens_it_only_for_values_to_see(emisopt_client, acme, fields, opened):
     account = make_account(acme, **fields)
-    body = client.get(f"{CXC}?empresa=ACME&cuenta={account.pk}").content.decode()
+    body = emisopt_client.get(f"{CXC}?empresa=ACME&cuenta={account.pk}").content.decode()
     assert is_open(body) is opened
 
 
-def test_new_account_page_is_closed(client):
-    assert not is_open(client.get(CXC).content.decode())
+def test_new_account_page_is_closed(emisopt_client):
+    assert not is_open(emisopt_client.get(CXC).content.decode())

@@ -225,3 +225,19 @@ def test_a_policy_refusal_after_auth_never_asks_for_the_password(
     verdict = body.split('id="verdict"')[1].split('<ol class="steps">')[0]
     assert "La contraseña fue aceptada" in verdict
     assert "Escriba la contraseña" not in verdict and "sin autenticación" not in verdict
+
+
+def test_no_advice_names_a_port_it_did_not_see_work():
+    """Issue 7, point 2: following "use 587" or "use 465" repeats the failure when the user's
+    provider uses another port; a proposal comes only from a combination seen working, and the
+    catalogue sends the user to Detectar instead of guessing."""
+    from emisario.console.advice_catalogue import CATALOGUE
+
+    guessed = [
+        (code, language)
+        for code, entry in CATALOGUE.items()
+        for language, texts in entry.items()
+        for text in texts
+        if re.search(r"\b(587|465|2525)\b", text)
+    ]
+    assert guessed == []

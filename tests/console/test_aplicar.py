@@ -3,6 +3,8 @@ fills the form with a combination the last test saw work, and the tested passwor
 over, so Probar can run at once. Real mailbox (aiosmtpd, implicit TLS on a port that is not
 465, as Amazon SES's 2465)."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -14,12 +16,7 @@ from tests.console.test_permissions import CXC, form
 from tests.support.fixtures import CONSOLE_PASSWORD as PASSWORD
 from tests.support.fixtures import CONSOLE_USER as USER
 
-
-@pytest.fixture
-def client(roles, console_probe_settings):
-    client = Client()
-    client.force_login(roles["emisopt"])
-    return client
+pytestmark = pytest.mark.usefixtures("console_probe_settings")
 
 
 def values(mailbox, **extra):
@@ -35,12 +32,15 @@ def mismatch_test(client, mailbox) -> str:
     return body
 
 
-def test_apply_then_probar_without_retyping(client, console_mailbox):
+def test_apply_then_probar_without_retyping(emisopt_client, console_mailbox):
     mailbox = console_mailbox
     tls = mailbox.port(TLS)
-    mismatch_test(client, mailbox)
-    assert handover.proposal(client.session[handover.SESSION_KEY]["summary"]) == (tls, "tls")
-    body = client.post(
+    mismatch_test(emisopt_client, mailbox)
+    assert handover.proposal(emisopt_client.session[handover.SESSION_KEY]["summary"]) == (
+        tls,
+        "tls",
+    )
+    body = emisopt_client.post(
         CXC, values(mailbox, action="aplicar", propuesta=f"{tls}:tls")
     ).content.decode()
     assert f"Propuesta aplicada: Puerto {tls}, Seguridad SSL/TLS." in body
@@ -48,11 +48,13 @@ def test_apply_then_probar_without_retyping(client, console_mailbox):
     assert 'id="password-kept-for-test"' in body
     assert "pulse Probar sin escribirla de nuevo" in body and PASSWORD not in body
     # Probar straight away, the password field blank: the tested password goes with it.
-    body = client.post(CXC, values(mailbox, action="probar", security="tls")).content.decode()
+    body = emisopt_client.post(
+        CXC, values(mailbox, action="probar", security="tls")
+    ).content.decode()
     assert "Correo enviado satisfactoriamente" in body
     assert len(mailbox.messages) == 1
     # And Guardar keeps it and the passing result.
-    response = client.post(CXC, values(mailbox, security="tls"))
+    response = emisopt_client.post(CXC, values(mailbox, security="tls"))
     assert response.status_code == 302
     account = SmtpAccount.objects.get()
     assert (account.port, account.security) == (tls, "tls")
@@ -65,27 +67,33 @@ def test_apply_then_probar_without_retyping(client, console_mailbox):
     ["", "abc", "0:tls", "70000:tls", "465:ssl", "465", ":tls", "465:tls:x", "465:TLS"],
     ids=["empty", "text", "port-0", "port-big", "bad-mode", "no-mode", "no-port", "extra", "case"],
 )
-def test_bad_proposals_are_a_spanish_error_not_a_500(client, console_mailbox, proposal):
-    response = client.post(CXC, values(console_mailbox, action="aplicar", propuesta=proposal))
+def test_bad_proposals_are_a_spanish_error_not_a_500(emisopt_client, console_mailbox, proposal):
+    response = emisopt_client.post(
+        CXC, values(console_mailbox, action="aplicar", propuesta=proposal)
+    )
     assert response.status_code == 200
     body = response.content.decode()
     assert "No se pudo aplicar la propuesta" in body
     assert f'name="port" value="{console_mailbox.port(TLS)}"' in body  # nothing changed
 
 
-def test_only_the_last_tests_proposal_is_accepted(client, console_mailbox):
+def test_only_the_last_tests_proposal_is_accepted(emisopt_client, console_mailbox):
     mailbox = console_mailbox
     # No test yet: nothing to apply.
-    body = client.post(CXC, values(mailbox, action="aplicar", propuesta="2525:none")).content
+    body = emisopt_client.post(
+        CXC, values(mailbox, action="aplicar", propuesta="2525:none")
+    ).content
     assert "Esa propuesta no viene de su última prueba" in body.decode()
-    mismatch_test(client, mailbox)
+    mismatch_test(emisopt_client, mailbox)
     # Another combination than the one the test saw work.
     other = f"{mailbox.port(STARTTLS)}:none"
-    body = client.post(CXC, values(mailbox, action="aplicar", propuesta=other)).content.decode()
+    body = emisopt_client.post(
+        CXC, values(mailbox, action="aplicar", propuesta=other)
+    ).content.decode()
     assert "Esa propuesta no viene de su última prueba" in body
     # The right proposal, but the values changed since the test.
     tls = mailbox.port(TLS)
-    body = client.post(
+    body = emisopt_client.post(
         CXC,
         values(mailbox, action="aplicar", propuesta=f"{tls}:tls", sender="otro@acme.example"),
     ).content.decode()
@@ -104,3 +112,25 @@ def test_aplicar_follows_the_permissions(roles, console_probe_settings, console_
     assert response.status_code == 403 and "PCSMTPG" in response.content.decode()
     client.force_login(roles["other"])
     assert client.post(CXC, data).status_code == 404
+
+
+def test_ssl_unticked_on_a_starttls_port_proposes_ticking_it_on_that_port(
+    emisopt_client, console_mailbox
+):
+    """The tester's case: port 2625 (the demo's STARTTLS port) with SSL unticked. The advice
+    was "tick SSL (port 587 with STARTTLS or 465 with SSL)" and 587 failed; now it is "tick
+    SSL and keep this port", seen working, with Aplicar, and the mail goes out after it."""
+    port = console_mailbox.port(STARTTLS)
+    data = form(host="127.0.0.1", port=str(port), sender=USER, ssl="", password=PASSWORD)
+    body = emisopt_client.post(CXC, {**data, "action": "probar"}).content.decode()
+    assert f'name="propuesta" value="{port}:starttls"' in body
+    verdict = body.split('id="verdict"')[1]
+    assert "587" not in verdict and "465" not in verdict
+    assert "marque «SSL» y mantenga el puerto " + str(port) in verdict
+    applied = emisopt_client.post(
+        CXC, {**data, "password": "", "action": "aplicar", "propuesta": f"{port}:starttls"}
+    ).content.decode()
+    ssl_box = re.search(r'<input[^>]*name="ssl"[^>]*>', applied).group(0)
+    assert "checked" in ssl_box
+    again = emisopt_client.post(CXC, {**data, "ssl": "on", "password": "", "action": "probar"})
+    assert "Correo enviado satisfactoriamente" in again.content.decode()

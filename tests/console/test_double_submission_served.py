@@ -6,7 +6,6 @@ the session before any writes it); the unique constraint on the form's token doe
 from __future__ import annotations
 
 import re
-import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,34 +13,10 @@ import pytest
 
 from tests.config.client import Client
 from tests.config.serving import REPO, emisario, prepare_database, production_env, serve
-from tests.requirements import skip_or_fail
 
 ROUNDS, AT_ONCE = 4, 4
 SCREEN = "/cxc/sistema/envio-de-correos/smtp/?empresa=ACME"
 TOKEN = re.compile(r'name="envio" value="([^"]+)"')
-POSTGRES = "postgres://postgres@127.0.0.1:5432"
-
-
-@pytest.fixture
-def sqlite_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'emisario.sqlite3'}"
-
-
-@pytest.fixture
-def postgres_url():
-    try:
-        import psycopg
-
-        admin = psycopg.connect(f"{POSTGRES}/postgres", connect_timeout=3, autocommit=True)
-    except Exception as exc:  # psycopg missing or no server: say which
-        skip_or_fail(f"PostgreSQL does not answer at {POSTGRES}: {exc}")
-    name = f"emisario_twice_{secrets.token_hex(4)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"{POSTGRES}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def press_guardar_at_once(database_url, tmp_path):

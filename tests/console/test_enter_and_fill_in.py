@@ -6,7 +6,6 @@ Enter in each field) is tests/browser/."""
 from html.parser import HTMLParser
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from emisario.accounts.models import AuditRecord, SmtpAccount
@@ -45,25 +44,24 @@ def submit_buttons(body: str) -> list[dict]:
     return parser.buttons
 
 
-@pytest.fixture
-def client(roles, settings):
-    settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
-    client = Client()
-    client.force_login(roles["emisopt"])
-    return client
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
 
 
 @pytest.mark.parametrize(
     "page",
     ["new", "after-fill-in", "edit"],
 )
-def test_the_default_button_is_probar(client, company_account, page):
+def test_the_default_button_is_probar(emisopt_client, company_account, page):
     if page == "new":
-        body = client.get(CXC).content.decode()
+        body = emisopt_client.get(CXC).content.decode()
     elif page == "after-fill-in":
-        body = client.post(CXC, form(action="proveedor", sender="a@gmail.com")).content.decode()
+        body = emisopt_client.post(
+            CXC, form(action="proveedor", sender="a@gmail.com")
+        ).content.decode()
     else:
-        body = client.get(f"{CXC}?empresa=ACME&cuenta={company_account.pk}").content.decode()
+        body = emisopt_client.get(
+            f"{CXC}?empresa=ACME&cuenta={company_account.pk}"
+        ).content.decode()
     buttons = submit_buttons(body)
     first = buttons[0]
     assert (first.get("name"), first.get("value")) == ("action", "probar")
@@ -75,11 +73,11 @@ def test_the_default_button_is_probar(client, company_account, page):
     assert visible.index("probar") > visible.index("proveedor")  # the seed's layout stays
 
 
-def test_what_enter_sends_keeps_the_typed_values(client, settings):
+def test_what_enter_sends_keeps_the_typed_values(emisopt_client, settings):
     """Enter sends the default button's action=probar: the values come back as typed, even
     with a gmail.com Usuario (Completar would have put Gmail's server in)."""
     settings.EMISARIO_PROBE_PORTS = [1]
-    body = client.post(
+    body = emisopt_client.post(
         CXC, form(action="probar", sender="cobranza@gmail.com", host="127.0.0.1", port="1")
     ).content.decode()
     assert 'value="127.0.0.1"' in body and 'name="port" value="1"' in body
@@ -91,8 +89,8 @@ def messages_of(body: str) -> str:
     return body.split('<ul class="messages">')[1].split("</ul>")[0] if "messages" in body else ""
 
 
-def test_fill_in_names_every_value_it_changed(client):
-    body = client.post(
+def test_fill_in_names_every_value_it_changed(emisopt_client):
+    body = emisopt_client.post(
         CXC, form(action="proveedor", sender="cobranza@gmail.com", password="")
     ).content.decode()
     said = messages_of(body)
@@ -105,31 +103,31 @@ def test_fill_in_names_every_value_it_changed(client):
     assert SmtpAccount.objects.count() == 0
 
 
-def test_fill_in_says_when_nothing_changed(client):
+def test_fill_in_says_when_nothing_changed(emisopt_client):
     values = form(action="proveedor", sender="cobranza@gmail.com", password="")
     values.update(host="smtp.gmail.com", port="465")
-    said = messages_of(client.post(CXC, values).content.decode())
+    said = messages_of(emisopt_client.post(CXC, values).content.decode())
     assert "El formulario ya tiene los datos de Gmail / Google Workspace: no cambió nada." in said
 
 
-def test_fill_in_never_drops_a_typed_password_silently(client):
-    body = client.post(
+def test_fill_in_never_drops_a_typed_password_silently(emisopt_client):
+    body = emisopt_client.post(
         CXC, form(action="proveedor", sender="cobranza@gmail.com", password="otra-clave")
     ).content.decode()
     assert "otra-clave" not in body
     assert "La contraseña que escribió no se puede volver a mostrar" in messages_of(body)
 
 
-def test_fill_in_without_a_typed_password_says_nothing_about_it(client):
-    body = client.post(
+def test_fill_in_without_a_typed_password_says_nothing_about_it(emisopt_client):
+    body = emisopt_client.post(
         CXC, form(action="proveedor", sender="cobranza@gmail.com", password="")
     ).content.decode()
     assert "contraseña que escribió" not in messages_of(body)
 
 
-def test_english_fill_in_message(client):
-    client.post(reverse("set_language"), {"language": "en", "next": CXC})
-    body = client.post(
+def test_english_fill_in_message(emisopt_client):
+    emisopt_client.post(reverse("set_language"), {"language": "en", "next": CXC})
+    body = emisopt_client.post(
         CXC, form(action="proveedor", preset="sendgrid", sender="a@acme.example", password="")
     ).content.decode()
     said = messages_of(body)

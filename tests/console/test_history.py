@@ -16,12 +16,7 @@ HISTORY = reverse("console:history_cxc")
 FIRST, SECOND = "Primera-Clave-1", "Segunda-Clave-2"
 
 
-@pytest.fixture
-def client(roles, settings):
-    settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
-    client = Client()
-    client.force_login(roles["emisopt"])
-    return client
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
 
 
 def rows(body: str) -> list[str]:
@@ -29,12 +24,12 @@ def rows(body: str) -> list[str]:
     return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r)) for r in table.split("<tr")[2:]]
 
 
-def test_who_when_and_what_changed_in_words(client, roles):
-    assert client.post(CXC, form(password=FIRST, port="2525")).status_code == 302
+def test_who_when_and_what_changed_in_words(emisopt_client, roles):
+    assert emisopt_client.post(CXC, form(password=FIRST, port="2525")).status_code == 302
     account = SmtpAccount.objects.get()
     changed = form(cuenta=account.pk, password=SECOND, port="587", ssl="on", priority="7")
-    assert client.post(CXC, changed).status_code == 302
-    body = client.get(f"{HISTORY}?empresa=ACME&cuenta={account.pk}").content.decode()
+    assert emisopt_client.post(CXC, changed).status_code == 302
+    body = emisopt_client.get(f"{HISTORY}?empresa=ACME&cuenta={account.pk}").content.decode()
     update, create = rows(body)
     assert "cobros" in update and "modificó" in update
     assert "Puerto: 2525 → 587" in update and "Prioridad: 3 → 7" in update
@@ -45,10 +40,10 @@ def test_who_when_and_what_changed_in_words(client, roles):
 
 
 def test_the_company_history_includes_deleted_accounts_and_not_other_companies(
-    client, company_account, foreign_account
+    emisopt_client, company_account, foreign_account
 ):
     url = reverse("console:account_remove", args=["cxc", company_account.pk])
-    assert client.post(url).status_code == 302
+    assert emisopt_client.post(url).status_code == 302
     AuditRecord.objects.create(
         action="update",
         account=foreign_account,
@@ -56,13 +51,13 @@ def test_the_company_history_includes_deleted_accounts_and_not_other_companies(
         account_label=str(foreign_account),
         changes={"port": [587, 25]},
     )
-    body = client.get(f"{HISTORY}?empresa=ACME").content.decode()
+    body = emisopt_client.get(f"{HISTORY}?empresa=ACME").content.decode()
     [deleted] = rows(body)
     assert "eliminó" in deleted and "cobranza@acme.example" in deleted
     assert "otra.example" not in body
 
 
-def test_a_password_value_is_never_shown_even_if_a_record_held_one(client, acme):
+def test_a_password_value_is_never_shown_even_if_a_record_held_one(emisopt_client, acme):
     account = make_account(acme)
     AuditRecord.objects.create(
         action="update",
@@ -70,51 +65,51 @@ def test_a_password_value_is_never_shown_even_if_a_record_held_one(client, acme)
         company=acme,
         changes={"password": ["vieja-secreta", "nueva-secreta"], "token": "gAAAA-secreto"},
     )
-    body = client.get(f"{HISTORY}?empresa=ACME&cuenta={account.pk}").content.decode()
+    body = emisopt_client.get(f"{HISTORY}?empresa=ACME&cuenta={account.pk}").content.decode()
     assert "Contraseña: cambiada" in body
     assert "secreta" not in body and "secreto" not in body
 
 
-def test_a_removed_password_is_said(client, roles, acme):
+def test_a_removed_password_is_said(emisopt_client, roles, acme):
     account = make_account(acme, password="guardada")
     AuditRecord.objects.create(
         action="update", account=account, company=acme, changes={"password": "removed"}
     )
-    body = client.get(f"{HISTORY}?empresa=ACME&cuenta={account.pk}").content.decode()
+    body = emisopt_client.get(f"{HISTORY}?empresa=ACME&cuenta={account.pk}").content.decode()
     assert "Contraseña: quitada" in body and "guardada" not in body
 
 
-def test_system_account_history_is_readable_without_pcsmtpg(client, roles, system_account):
+def test_system_account_history_is_readable_without_pcsmtpg(emisopt_client, roles, system_account):
     AuditRecord.objects.create(
         actor=roles["full"],
         action="update",
         account=system_account,
         changes={"enabled": [True, False], "security": ["starttls", "tls"]},
     )
-    body = client.get(f"{HISTORY}?empresa=ACME&cuenta={system_account.pk}").content.decode()
+    body = emisopt_client.get(f"{HISTORY}?empresa=ACME&cuenta={system_account.pk}").content.decode()
     [row] = rows(body)
     assert "sistemas" in row and "Habilitada: sí → no" in row
     assert "Seguridad: STARTTLS → SSL/TLS" in row
 
 
-def test_the_screen_links_to_the_history(client, company_account, system_account):
-    screen = client.get(CXC).content.decode()
+def test_the_screen_links_to_the_history(emisopt_client, company_account, system_account):
+    screen = emisopt_client.get(CXC).content.decode()
     assert f'href="{HISTORY}?empresa=ACME"' in screen
     assert f"{HISTORY}?empresa=ACME&amp;cuenta={company_account.pk}" in screen
     assert f"{HISTORY}?empresa=ACME&amp;cuenta={system_account.pk}" in screen
-    edit = client.get(f"{CXC}?empresa=ACME&cuenta={company_account.pk}").content.decode()
+    edit = emisopt_client.get(f"{CXC}?empresa=ACME&cuenta={company_account.pk}").content.decode()
     assert 'id="account-history"' in edit
 
 
-def test_english(client, company_account):
+def test_english(emisopt_client, company_account):
     AuditRecord.objects.create(
         action="update",
         account=company_account,
         company=company_account.company,
         changes={"port": [587, 465], "password": "changed"},
     )
-    client.post(reverse("set_language"), {"language": "en", "next": CXC})
-    body = client.get(f"{HISTORY}?empresa=ACME").content.decode()
+    emisopt_client.post(reverse("set_language"), {"language": "en", "next": CXC})
+    body = emisopt_client.get(f"{HISTORY}?empresa=ACME").content.decode()
     assert "Change history" in body and "Port: 587 → 465" in body
     assert "Password: changed" in body
 

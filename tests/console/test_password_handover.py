@@ -2,7 +2,6 @@
 fact of typing; the "password kept" hints appear only when they are true."""
 
 import pytest
-from django.test import Client
 
 from emisario.accounts import crypto
 from emisario.accounts.models import AuditRecord, SmtpAccount
@@ -16,11 +15,7 @@ from tests.support.fixtures import CONSOLE_USER as USER
 SAVE_HINT = "press Save without typing it again"
 
 
-@pytest.fixture
-def client(roles, console_probe_settings):
-    client = Client()
-    client.force_login(roles["emisopt"])
-    return client
+pytestmark = pytest.mark.usefixtures("console_probe_settings")
 
 
 def values(mailbox, **extra):
@@ -29,10 +24,10 @@ def values(mailbox, **extra):
     return data
 
 
-def test_retyping_the_tested_password_keeps_the_result(client, console_mailbox):
-    body = client.post(CXC, values(console_mailbox, action="probar", password=PASSWORD))
+def test_retyping_the_tested_password_keeps_the_result(emisopt_client, console_mailbox):
+    body = emisopt_client.post(CXC, values(console_mailbox, action="probar", password=PASSWORD))
     assert "Correo enviado satisfactoriamente" in body.content.decode()
-    response = client.post(CXC, values(console_mailbox, password=PASSWORD))  # typed again
+    response = emisopt_client.post(CXC, values(console_mailbox, password=PASSWORD))  # typed again
     assert response.status_code == 302
     account = SmtpAccount.objects.get()
     assert crypto.decrypt(account.password_token).reveal() == PASSWORD
@@ -40,31 +35,35 @@ def test_retyping_the_tested_password_keeps_the_result(client, console_mailbox):
     assert last_test_of(account)["stale"] is False
 
 
-def test_typing_another_password_drops_the_result(client, console_mailbox):
-    client.post(CXC, values(console_mailbox, action="probar", password=PASSWORD))
-    response = client.post(CXC, values(console_mailbox, password=PASSWORD + "-otra"))
+def test_typing_another_password_drops_the_result(emisopt_client, console_mailbox):
+    emisopt_client.post(CXC, values(console_mailbox, action="probar", password=PASSWORD))
+    response = emisopt_client.post(CXC, values(console_mailbox, password=PASSWORD + "-otra"))
     assert response.status_code == 302
     account = SmtpAccount.objects.get()
     assert crypto.decrypt(account.password_token).reveal() == PASSWORD + "-otra"
     assert account.last_test is None  # that password was never tested
 
 
-def test_retyping_the_stored_password_is_no_change_in_the_history(client, console_mailbox, acme):
+def test_retyping_the_stored_password_is_no_change_in_the_history(
+    emisopt_client, console_mailbox, acme
+):
     account = make_account(
         acme, password=PASSWORD, host="127.0.0.1", port=console_mailbox.port(STARTTLS), sender=USER
     )
-    response = client.post(
+    response = emisopt_client.post(
         CXC, values(console_mailbox, cuenta=account.pk, password=PASSWORD, priority="8")
     )
     assert response.status_code == 302
     assert AuditRecord.objects.get(action="update").changes == {"priority": [0, 8]}
 
 
-def test_the_save_hint_only_after_a_passing_test(client, console_mailbox):
-    passed = client.post(CXC, values(console_mailbox, action="probar", password=PASSWORD))
+def test_the_save_hint_only_after_a_passing_test(emisopt_client, console_mailbox):
+    passed = emisopt_client.post(CXC, values(console_mailbox, action="probar", password=PASSWORD))
     assert 'id="password-kept"' in passed.content.decode()
     assert "presione Guardar sin escribirla de" in passed.content.decode()
-    failed = client.post(CXC, values(console_mailbox, action="probar", password="equivocada"))
+    failed = emisopt_client.post(
+        CXC, values(console_mailbox, action="probar", password="equivocada")
+    )
     body = failed.content.decode()
     assert "Correo enviado satisfactoriamente" not in body
     assert 'id="password-kept"' not in body
@@ -74,35 +73,39 @@ def test_the_save_hint_only_after_a_passing_test(client, console_mailbox):
     assert "se conserva para otra prueba mientras no cambien" not in body
 
 
-def test_a_refused_password_is_never_resent_unasked(client, console_mailbox):
+def test_a_refused_password_is_never_resent_unasked(emisopt_client, console_mailbox):
     """Each refused AUTH counts against the account's lockout: Probar with the field blank
     after a refusal asks for the password instead of sending the refused one again."""
-    client.post(CXC, values(console_mailbox, action="probar", password="equivocada"))
+    emisopt_client.post(CXC, values(console_mailbox, action="probar", password="equivocada"))
     tests_run = AuditRecord.objects.filter(action="test").count()
-    again = client.post(CXC, values(console_mailbox, action="probar", password=""))
+    again = emisopt_client.post(CXC, values(console_mailbox, action="probar", password=""))
     body = again.content.decode()
     assert "El servidor rechazó esta contraseña en la última prueba" in body
     assert AuditRecord.objects.filter(action="test").count() == tests_run  # nothing sent
     # Typed again on purpose, it is tested again.
-    client.post(CXC, values(console_mailbox, action="probar", password="equivocada"))
+    emisopt_client.post(CXC, values(console_mailbox, action="probar", password="equivocada"))
     assert AuditRecord.objects.filter(action="test").count() == tests_run + 1
 
 
-def test_a_failure_other_than_the_password_keeps_it_for_another_test(client, console_mailbox):
+def test_a_failure_other_than_the_password_keeps_it_for_another_test(
+    emisopt_client, console_mailbox
+):
     """SSL ticked on the implicit-TLS port: the password was never refused, so it stays
     offered for another test (Aplicar's proposal needs it)."""
     data = form(host="127.0.0.1", port=str(console_mailbox.port(TLS)), sender=USER)
-    body = client.post(CXC, {**data, "action": "probar", "password": PASSWORD}).content.decode()
+    body = emisopt_client.post(
+        CXC, {**data, "action": "probar", "password": PASSWORD}
+    ).content.decode()
     assert "Correo enviado satisfactoriamente" not in body
     assert "se conserva para otra prueba mientras no cambien" in body
     assert "El servidor rechazó" not in body
 
 
-def test_no_kept_hint_when_no_password_was_typed(client, console_mailbox, acme):
+def test_no_kept_hint_when_no_password_was_typed(emisopt_client, console_mailbox, acme):
     account = make_account(
         acme, password=PASSWORD, host="127.0.0.1", port=console_mailbox.port(STARTTLS), sender=USER
     )
-    body = client.post(
+    body = emisopt_client.post(
         CXC, values(console_mailbox, action="probar", cuenta=account.pk, password="")
     ).content.decode()
     assert "Correo enviado satisfactoriamente" in body
@@ -110,49 +113,55 @@ def test_no_kept_hint_when_no_password_was_typed(client, console_mailbox, acme):
     assert "Déjela en blanco para conservar la contraseña guardada." in body
 
 
-def test_probar_again_with_the_field_blank_uses_the_kept_password(client, console_mailbox):
-    client.post(CXC, values(console_mailbox, action="probar", password=PASSWORD))
-    body = client.post(CXC, values(console_mailbox, action="probar", password="")).content
+def test_probar_again_with_the_field_blank_uses_the_kept_password(emisopt_client, console_mailbox):
+    emisopt_client.post(CXC, values(console_mailbox, action="probar", password=PASSWORD))
+    body = emisopt_client.post(CXC, values(console_mailbox, action="probar", password="")).content
     assert "Correo enviado satisfactoriamente" in body.decode()
     assert len(console_mailbox.messages) == 2
 
 
-def test_probar_on_a_saved_account_does_not_hold_up_a_new_one(client, console_mailbox, acme):
+def test_probar_on_a_saved_account_does_not_hold_up_a_new_one(
+    emisopt_client, console_mailbox, acme
+):
     """The stored password Probar used is not the user's typed one: creating another account
     without a password afterwards must not ask to retype "the tested password"."""
     account = make_account(
         acme, password=PASSWORD, host="127.0.0.1", port=console_mailbox.port(STARTTLS), sender=USER
     )
-    tested = client.post(
+    tested = emisopt_client.post(
         CXC, values(console_mailbox, cuenta=account.pk, action="probar", password="")
     )
     assert "Correo enviado satisfactoriamente" in tested.content.decode()
-    new = client.post(CXC, values(console_mailbox, sender="relay@acme.example", password=""))
+    new = emisopt_client.post(
+        CXC, values(console_mailbox, sender="relay@acme.example", password="")
+    )
     assert new.status_code == 302
     assert SmtpAccount.objects.filter(sender="relay@acme.example", password_token="").exists()
 
 
-def test_following_the_advice_by_hand_keeps_the_typed_password(client, console_mailbox):
+def test_following_the_advice_by_hand_keeps_the_typed_password(emisopt_client, console_mailbox):
     """SSL ticked on the implicit-TLS port fails with "choose Seguridad SSL/TLS": doing that by
     hand (not with Aplicar) and pressing Probar with the field blank uses the password typed a
     moment ago for the same server and Usuario, and the mail goes out."""
     port = str(console_mailbox.port(TLS))
     first = form(host="127.0.0.1", port=port, sender=USER, password=PASSWORD, action="probar")
-    assert "Correo enviado satisfactoriamente" not in client.post(CXC, first).content.decode()
+    assert (
+        "Correo enviado satisfactoriamente" not in emisopt_client.post(CXC, first).content.decode()
+    )
     by_hand = {**first, "security": "tls", "password": ""}
-    body = client.post(CXC, by_hand).content.decode()
+    body = emisopt_client.post(CXC, by_hand).content.decode()
     assert "Correo enviado satisfactoriamente" in body
-    saved = client.post(CXC, {**by_hand, "action": "guardar"})
+    saved = emisopt_client.post(CXC, {**by_hand, "action": "guardar"})
     assert saved.status_code == 302
     account = SmtpAccount.objects.get()
     assert crypto.decrypt(account.password_token).reveal() == PASSWORD
     assert account.last_test["ok"] is True
 
 
-def test_another_server_never_gets_the_typed_password(client, console_mailbox):
+def test_another_server_never_gets_the_typed_password(emisopt_client, console_mailbox):
     first = values(console_mailbox, action="probar", password=PASSWORD)
-    client.post(CXC, first)
+    emisopt_client.post(CXC, first)
     elsewhere = {**first, "host": "localhost", "password": ""}
-    body = client.post(CXC, elsewhere).content.decode()
+    body = emisopt_client.post(CXC, elsewhere).content.decode()
     assert "Escriba la contraseña de nuevo: cambió el Servidor SMTP" in body
     assert AuditRecord.objects.filter(action="test").count() == 1  # nothing sent to localhost

@@ -3,7 +3,9 @@ before it serves or says it is ready, and ``--help`` needs nothing from the test
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import signal
 import smtplib
 import socket
@@ -66,6 +68,61 @@ def test_a_busy_port_stops_the_demo_before_its_ready_banner(tmp_path, option):
     for banner in ("Emisario demo", "Console:", "Logins:", "Starting development server"):
         assert banner not in done.stdout
     assert not (tmp_path / "var" / "emisario.sqlite3").exists()  # nothing started
+
+
+def test_one_port_given_to_two_options_stops_the_demo_naming_both(tmp_path):
+    port, other = free_ports()[1::2][:2]
+    done = demo(tmp_path, "--port", port, "--smtp-port", port, "--smtps-port", other)
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert f"--port and --smtp-port are both {port}" in done.stderr, done.stderr
+    [suggested] = re.findall(r"e\.g\. bin/demo --smtp-port (\d+)", done.stderr)
+    assert suggested not in (port, other)
+    assert "Traceback" not in done.stderr and "Emisario demo" not in done.stdout
+    assert not (tmp_path / "var" / "emisario.sqlite3").exists()
+
+
+def test_the_same_port_three_times_moves_two_of_them():
+    from emisario.demo.run import busy_port_errors
+
+    port = int(free_ports()[1])
+    [error] = busy_port_errors(argparse.Namespace(port=port, smtp_port=port, smtps_port=port))
+    assert f"--port, --smtp-port and --smtps-port are all {port}" in error, error
+    [(smtp, smtps)] = re.findall(r"bin/demo --smtp-port (\d+) --smtps-port (\d+)$", error)
+    assert len({port, int(smtp), int(smtps)}) == 3, error
+
+
+def listening_pair() -> tuple[socket.socket, socket.socket]:
+    """Two listeners on neighbouring ports, P and P + 1."""
+    for _ in range(50):
+        first = socket.socket()
+        first.bind(("127.0.0.1", 0))
+        second = socket.socket()
+        try:
+            second.bind(("127.0.0.1", first.getsockname()[1] + 1))
+        except OSError:
+            first.close()
+            second.close()
+            continue
+        first.listen()
+        second.listen()
+        return first, second
+    pytest.fail("no two neighbouring free ports")
+
+
+def test_the_suggested_port_is_free_now_even_when_the_next_one_is_busy():
+    from emisario.demo.run import busy_port_errors
+
+    first, second = listening_pair()
+    with first, second:
+        busy, next_busy = first.getsockname()[1], second.getsockname()[1]
+        web, smtps = (int(port) for port in free_ports()[1::4])
+        args = argparse.Namespace(port=web, smtp_port=busy, smtps_port=smtps)
+        [error] = busy_port_errors(args)
+        assert f"port {busy} (mailbox, STARTTLS) is already in use" in error, error
+        [suggested] = (int(port) for port in re.findall(r"bin/demo --smtp-port (\d+)$", error))
+        assert suggested not in (busy, next_busy, web, smtps), error
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", suggested))  # free: the demo could listen there
 
 
 def test_help_lists_the_ports_and_imports_no_test_tool(tmp_path):

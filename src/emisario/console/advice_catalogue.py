@@ -70,13 +70,14 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
     "connection_refused": {
         "es": (
             "{host} rechazó la conexión en el puerto {port}.",
-            "No hay un servidor de correo escuchando en ese puerto. Revise el puerto "
-            "(habitualmente 587 o 465) o consulte al administrador del correo.",
+            "No hay un servidor de correo escuchando en ese puerto. Revise el puerto que indica "
+            "su proveedor, presione Detectar para probar los puertos de envío habituales, o "
+            "consulte al administrador del correo.",
         ),
         "en": (
             "{host} refused the connection on port {port}.",
-            "No mail server listens on that port. Check the port (usually 587 or 465) or ask "
-            "your mail administrator.",
+            "No mail server listens on that port. Check the port your provider gives, press "
+            "Detect to try the usual submission ports, or ask your mail administrator.",
         ),
     },
     "network_unreachable": {
@@ -95,12 +96,13 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
         "es": (
             "No se pudo conectar con {host} en el puerto {port}: no hubo respuesta.",
             "Probablemente un cortafuegos bloquea el puerto {port} (muchos proveedores "
-            "bloquean el 25). Pruebe el puerto 587 o 465, o pida que se abra la salida.",
+            "bloquean el 25). Presione Detectar para probar los puertos de envío habituales, o "
+            "pida que se abra la salida.",
         ),
         "en": (
             "Could not connect to {host} on port {port}: no answer.",
-            "A firewall probably blocks port {port} (many providers block 25). Try port 587 "
-            "or 465, or ask for outgoing traffic to be allowed.",
+            "A firewall probably blocks port {port} (many providers block 25). Press Detect to "
+            "try the usual submission ports, or ask for outgoing traffic to be allowed.",
         ),
     },
     "deadline_exceeded": {
@@ -147,49 +149,52 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
     "no_response": {
         "es": (
             "{host} aceptó la conexión pero no respondió.",
-            "Compruebe que el puerto {port} sea el de envío de correo (587 o 465) y que «SSL» "
-            "corresponda a ese puerto; si es correcto, el servidor puede estar saturado.",
+            "Compruebe que el puerto {port} sea el de envío de correo y que «SSL» corresponda a "
+            "ese puerto (Detectar lo comprueba); si es correcto, el servidor puede estar "
+            "saturado.",
         ),
         "en": (
             "{host} accepted the connection but did not answer.",
-            'Check that port {port} is the mail submission port (587 or 465) and that "SSL" '
-            "matches that port; if so, the server may be overloaded.",
+            'Check that port {port} is the mail submission port and that "SSL" matches it '
+            "(Detect checks both); if so, the server may be overloaded.",
         ),
     },
     "starttls_not_offered": {
         "es": (
             "El servidor no ofrece cifrado (STARTTLS) en el puerto {port}.",
-            "Pruebe el puerto 465 con «SSL» marcado. Desmarque «SSL» solo si el administrador "
-            "confirma que es un servidor interno de confianza.",
+            "Presione Detectar: prueba si otro puerto de este servidor cifra desde el inicio. "
+            "Desmarque «SSL» solo si el administrador confirma que es un servidor interno de "
+            "confianza.",
         ),
         "en": (
             "The server offers no encryption (STARTTLS) on port {port}.",
-            'Try port 465 with "SSL" ticked. Untick "SSL" only if the administrator confirms '
-            "it is a trusted internal server.",
+            "Press Detect: it checks whether another port of this server encrypts from the "
+            'start. Untick "SSL" only if the administrator confirms it is a trusted internal '
+            "server.",
         ),
     },
     "starttls_failed": {
         "es": (
             "El servidor no pudo iniciar el cifrado (STARTTLS).",
-            "Vuelva a probar en unos minutos o use el puerto 465 con «SSL» marcado; si "
-            "persiste, consulte al administrador del correo.",
+            "Vuelva a probar en unos minutos o presione Detectar para probar SSL/TLS desde el "
+            "inicio; si persiste, consulte al administrador del correo.",
         ),
         "en": (
             "The server could not start encryption (STARTTLS).",
-            'Try again in a few minutes or use port 465 with "SSL" ticked; if it persists, '
-            "ask your mail administrator.",
+            "Try again in a few minutes or press Detect to try SSL/TLS from the start; if it "
+            "persists, ask your mail administrator.",
         ),
     },
     "tls_handshake_failed": {
         "es": (
             "No se pudo establecer la conexión cifrada con {host}.",
-            "Revise que el puerto y la opción «SSL» correspondan (465 con SSL, 587 con "
-            "STARTTLS) y consulte al administrador del correo.",
+            "Revise que el puerto y la opción «SSL» correspondan (Detectar lo comprueba) y "
+            "consulte al administrador del correo.",
         ),
         "en": (
             "The encrypted connection with {host} could not be set up.",
-            'Check that the port and "SSL" match (465 with SSL, 587 with STARTTLS) and ask '
-            "your mail administrator.",
+            'Check that the port and "SSL" match (Detect checks it) and ask your mail '
+            "administrator.",
         ),
     },
     "tls_version_unsupported": {
@@ -268,26 +273,30 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
         "es": (
             "El servidor no admite usuario y contraseña.",
             "Este servidor no ofrece autenticación en el puerto {port}. Deje la contraseña "
-            "en blanco si es un servidor interno que no la pide, o use el puerto 587.",
+            "en blanco si es un servidor interno que no la pide, o use el puerto de envío "
+            "(con contraseña) que indica su proveedor.",
         ),
         "en": (
             "The server does not accept a user and password.",
             "This server offers no authentication on port {port}. Leave the password blank "
-            "if it is an internal relay that needs none, or use port 587.",
+            "if it is an internal relay that needs none, or use the submission port (with a "
+            "password) your provider gives.",
         ),
     },
     "password_not_sent_unencrypted": {
         "es": (
             "La contraseña no se envió: la conexión no está cifrada.",
             "Emisario nunca envía una contraseña sin cifrar, porque cualquiera en la red "
-            "podría leerla. Marque «SSL» (STARTTLS en el puerto 587, SSL/TLS en el 465). Si "
+            "podría leerla. Marque «SSL» (o presione Detectar para saber qué cifrado ofrece "
+            "el servidor). Si "
             "{host} es un servidor interno sin cifrado, el administrador del sistema puede "
             "autorizarlo en EMISARIO_PLAINTEXT_AUTH_ALLOW.",
         ),
         "en": (
             "The password was not sent: the connection is not encrypted.",
             "Emisario never sends a password unencrypted, since anyone on the network could "
-            'read it. Tick "SSL" (STARTTLS on port 587, SSL/TLS on 465). If {host} is an '
+            'read it. Tick "SSL" (or press Detect to find which encryption the server offers). '
+            "If {host} is an "
             "internal relay without encryption, the system administrator can allow it in "
             "EMISARIO_PLAINTEXT_AUTH_ALLOW.",
         ),
@@ -321,11 +330,11 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
     "auth_requires_tls": {
         "es": (
             "El servidor exige una conexión cifrada antes de la contraseña.",
-            "Marque «SSL» (puerto 587 con STARTTLS o 465 con SSL).",
+            "Marque «SSL», o presione Detectar para saber qué puerto y cifrado ofrece el servidor.",
         ),
         "en": (
             "The server requires an encrypted connection before the password.",
-            'Tick "SSL" (port 587 with STARTTLS, or 465 with SSL).',
+            'Tick "SSL", or press Detect to find which port and encryption the server offers.',
         ),
     },
     "auth_required": {
@@ -527,12 +536,12 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
     "server_disconnected": {
         "es": (
             "El servidor {host} cortó la conexión inesperadamente.",
-            "Revise que el puerto y la opción «SSL» correspondan (465 con SSL, 587 con "
-            "STARTTLS) y vuelva a probar.",
+            "Revise que el puerto y la opción «SSL» correspondan (Detectar lo comprueba) y "
+            "vuelva a probar.",
         ),
         "en": (
             "The server {host} closed the connection unexpectedly.",
-            'Check that the port and "SSL" match (465 with SSL, 587 with STARTTLS) and try again.',
+            'Check that the port and "SSL" match (Detect checks it) and try again.',
         ),
     },
     "protocol_unexpected": {

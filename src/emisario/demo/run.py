@@ -36,10 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=_port, default=8000, help="web console port (8000)")
     parser.add_argument("--smtp-port", type=_port, default=2525, help="STARTTLS port (2525)")
     parser.add_argument("--smtps-port", type=_port, default=2465, help="implicit TLS port (2465)")
-    args = parser.parse_args(argv)
-    if len({args.port, args.smtp_port, args.smtps_port}) < 3:
-        parser.error("the three ports must be different")
-    return args
+    return parser.parse_args(argv)  # one port given to two options: busy_port_errors says so
 
 
 def demo_mailbox(
@@ -67,28 +64,68 @@ PORT_OPTIONS = (
 
 
 def busy_port_errors(args: argparse.Namespace) -> list[str]:
-    """One line per demo port something else already listens on, naming the option that moves
-    it. Checked before anything starts, so a busy port never follows a "ready" banner."""
+    """One line per port given to two options or that something else already listens on, naming
+    the options and a port free right now. Checked before anything starts, so a port conflict
+    never follows a "ready" banner."""
+    ports = {attribute: getattr(args, attribute) for attribute, _, _ in PORT_OPTIONS}
+    avoid = set(ports.values())  # no suggestion may clash with a port the demo uses
     errors = []
+    for port in sorted(avoid):
+        sharing = [(option, what) for attribute, option, what in PORT_OPTIONS
+                   if ports[attribute] == port]  # fmt: skip
+        if len(sharing) > 1:
+            options = _listed([option for option, _ in sharing])
+            whats = "; ".join(what for _, what in sharing)
+            both = "both" if len(sharing) == 2 else "all"
+            moves = " ".join(f"{option} {_suggestion(port, avoid)}" for option, _ in sharing[1:])
+            errors.append(
+                f"{options} are {both} {port} ({whats}): each needs a port of its own, e.g. "
+                f"bin/demo {moves}"
+            )
     for attribute, option, what in PORT_OPTIONS:
-        port = getattr(args, attribute)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            # As runserver and the mailbox bind: SO_REUSEADDR, so only a live listener (not a
-            # connection in TIME_WAIT from the last run) counts as busy.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError as exc:
-                reason = "is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-                errors.append(
-                    f"port {port} ({what}) {reason} on 127.0.0.1: stop what uses it or choose "
-                    f"another port with {option}, e.g. bin/demo {option} {_suggestion(port)}"
-                )
+        port = ports[attribute]
+        exc = _bind_error(port)
+        if exc is not None:
+            reason = "is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            errors.append(
+                f"port {port} ({what}) {reason} on 127.0.0.1: stop what uses it or choose "
+                f"another port with {option}, e.g. bin/demo {option} {_suggestion(port, avoid)}"
+            )
     return errors
 
 
-def _suggestion(port: int) -> int:
-    return port + 1 if port < 65535 else 1024
+def _listed(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _bind_error(port: int) -> OSError | None:
+    """Why the demo could not listen on ``port`` now (None: it could)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As runserver and the mailbox bind: SO_REUSEADDR, so only a live listener (not a
+        # connection in TIME_WAIT from the last run) counts as busy.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+def _suggestion(port: int, avoid: set[int]) -> int:
+    """A port free right now, near ``port`` if one is, and not in ``avoid`` (which it joins, so
+    two suggestions differ)."""
+    nearby = [candidate for candidate in range(port + 1, port + 101) if candidate <= 65535]
+    for candidate in nearby:
+        if candidate not in avoid and _bind_error(candidate) is None:
+            avoid.add(candidate)
+            return candidate
+    while True:  # none near it (privileged, or all taken): one the system hands out
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            candidate = probe.getsockname()[1]
+        if candidate not in avoid:
+            avoid.add(candidate)
+            return candidate
 
 
 def _demo_env(var: Path) -> None:

@@ -105,3 +105,30 @@ def test_the_proposal_survives_the_audit_row(ca):
         port = case.endpoint["port"]
     assert stored["proposal"] == {"port": port, "security": "starttls"}
     assert Diagnosis.from_dict(stored).proposal == Proposal(port, "starttls")
+
+
+@pytest.mark.parametrize(
+    "script, advice",
+    [
+        (Script(), Advice.AUTH_REQUIRES_TLS),  # AUTH offered only after STARTTLS
+        (Script(auth_without_tls=True), Advice.PASSWORD_NOT_SENT_UNENCRYPTED),
+    ],
+    ids=["auth-after-tls", "password-not-sent-in-clear"],
+)
+def test_a_plain_session_on_a_starttls_port_proposes_starttls_on_that_port(ca, script, advice):
+    """SSL unticked on a STARTTLS port (2625 here, not 587): the advice is "tick SSL and keep
+    this port", seen working, never "use 587"."""
+    with Smtpd(security="none", listener=STARTTLS, script=script)(ca) as case:
+        diagnosis = case.run()
+        port = case.endpoint["port"]
+        sessions = list(case.server.sessions)
+    assert _mismatch(case, diagnosis) == (Step.AUTH, advice)
+    assert diagnosis.proposal == Proposal(port=port, security="starttls")
+    assert sessions[-1] == ["EHLO", "STARTTLS", "EHLO", "QUIT"]
+
+
+def test_a_plain_server_without_starttls_gets_no_encryption_proposal(ca):
+    withheld = Script(withhold=frozenset({"STARTTLS"}))
+    with Smtpd(security="none", listener=STARTTLS, script=withheld)(ca) as case:
+        diagnosis = case.run()
+    assert diagnosis.failure is not None and diagnosis.proposal is None

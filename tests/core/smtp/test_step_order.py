@@ -58,7 +58,7 @@ def test_a_working_starttls_session_reports_both_ehlos(ca):
     ("security", "listener", "middle"),
     [
         ("tls", "tls", [Step.TLS, Step.GREETING, Step.EHLO]),
-        ("none", "plain", [Step.TLS, Step.GREETING, Step.EHLO]),  # TLS listed, never run
+        ("none", "plain", [Step.GREETING, Step.EHLO, Step.TLS]),  # where STARTTLS would run
         ("starttls", "starttls", [Step.GREETING, Step.EHLO, Step.TLS, Step.EHLO]),
     ],
     ids=["implicit-tls", "plain", "starttls"],

@@ -85,6 +85,10 @@ _BETWEEN_COMMANDS = frozenset(
 """Failures decided here before the next command was sent: the session is still in step."""
 
 
+_NEEDS_ENCRYPTION = frozenset({Fault.AUTH_NOT_OFFERED_BEFORE_TLS, Fault.PLAINTEXT_AUTH_REFUSED})
+"""Plain-session failures that STARTTLS on the same port may cure (AUTH comes after TLS)."""
+
+
 class _Stop(Exception):
     """A step failed: the run ends here (internal control flow)."""
 
@@ -706,7 +710,9 @@ class _Run:
 
         Implicit TLS is tried when a plain session got no greeting but a TLS probe answered
         (Advice.PLAIN_ON_TLS_PORT); STARTTLS when implicit TLS was answered in plain text
-        (Advice.TLS_ON_PLAIN_PORT). The check stops once the encrypted session's EHLO is in,
+        (Advice.TLS_ON_PLAIN_PORT), or when a plain session could not authenticate and its
+        server offers STARTTLS (AUTH only after TLS, or a password Emisario will not send
+        unencrypted). The check stops once the encrypted session's EHLO is in,
         with the same certificate verification and policy as the test itself. It is only a
         proposal when it worked; what it saw goes in the failed step's ``other_mode``.
         """
@@ -718,6 +724,8 @@ class _Run:
             other = SecurityMode.TLS
         elif failure.fault == Fault.TLS_WRONG_VERSION and security is SecurityMode.TLS:
             other = SecurityMode.STARTTLS
+        elif failure.fault in _NEEDS_ENCRYPTION and self._offered_starttls():
+            other = SecurityMode.STARTTLS  # a plain session whose server offers the upgrade
         else:
             return None
         left = self.clock.left()
@@ -752,6 +760,11 @@ class _Run:
             "advice": seen.advice if seen else None,
         }
         return Proposal(port=endpoint.port, security=str(other)) if check.ok else None
+
+    def _offered_starttls(self) -> bool:
+        return any(
+            r.step is Step.EHLO and r.details.get("starttls") is True for r in self._recorded()
+        )
 
     async def _quietly(self, command: Any) -> None:
         """RSET and QUIT are courtesy: their failure changes nothing in the verdict."""

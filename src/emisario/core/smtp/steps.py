@@ -43,8 +43,14 @@ def step_order(security: str) -> list[Step]:
     Implicit TLS shakes hands before the greeting (RFC 8314). STARTTLS comes after a first
     EHLO, and the EHLO is sent again over the new TLS session (RFC 3207 section 4.2: what was
     learnt in plain text is discarded), so :attr:`Step.EHLO` appears twice. A plain session
-    lists TLS where implicit TLS would run it, never run: the checklist shows it was not used.
+    lists TLS where STARTTLS would have run it, after the EHLO, never run: the checklist shows
+    that the session was not encrypted at the point where it could have been.
     """
+    if security == "none":
+        order = list(Step)
+        order.remove(Step.TLS)
+        order.insert(order.index(Step.EHLO) + 1, Step.TLS)
+        return order
     if security == "starttls":
         return [
             Step.POLICY,
