@@ -140,3 +140,22 @@ def test_the_fill_in_button_still_works_when_clicked(live_server, screen, mailbo
         page.get_by_role("button", name="Completar", exact=True).click()
     expect(page.locator("#preset-hint")).to_be_visible()
     assert page.get_by_label("Servidor SMTP", exact=True).input_value() == "smtp.gmail.com"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_completar_s_password_warning_is_not_shown_as_a_success(live_server, screen, mailbox):
+    """The tester saw "the password cannot be shown again, type it again" in a green box:
+    a warning looks like one (amber), an informational message like neither."""
+    page = screen
+    page.goto(live_server.url + SCREEN)
+    page.get_by_label("Contraseña", exact=True).fill("Una-clave-1")
+    page.get_by_label("Proveedor", exact=True).select_option("gmail")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Completar", exact=True).click()
+    warning = page.locator(".messages li.warning")
+    expect(warning).to_contain_text("contraseña")
+    colours = warning.evaluate(
+        "e => [getComputedStyle(e).backgroundColor, getComputedStyle(e).borderTopColor]"
+    )
+    success_green = ["rgb(239, 250, 242)", "rgb(21, 128, 61)"]
+    assert colours[0] != success_green[0] and colours[1] != success_green[1]

@@ -59,7 +59,7 @@ def test_seed_process_in_the_browser(live_server, mailbox, browser_page):
     assert page.get_by_label("Contraseña").input_value() == ""
     assert "presione Guardar sin escribirla de nuevo" in page.locator("#password-kept").inner_text()
     page.get_by_role("button", name="Guardar").click()
-    assert "La configuración quedó guardada." in page.locator(".messages").inner_text()
+    assert "La configuración quedó guardada" in page.locator(".messages").inner_text()
 
     saved = SmtpAccount.objects.get()
     assert crypto.decrypt(saved.password_token).reveal() == PASSWORD

@@ -1,4 +1,5 @@
 import pytest
+from django.test import Client
 
 from tests.factories import make_account, make_company, make_user
 
@@ -22,6 +23,21 @@ def roles(acme, otra):
         "full": make_user("sistemas", perms=("EMISOPT", "PCSMTPG"), companies=[acme]),
         "other": make_user("ajeno", perms=("EMISOPT", "PCSMTPG"), companies=[otra]),
     }
+
+
+@pytest.fixture
+def emisopt_client(roles):
+    """A browser signed in as the EMISOPT user of ACME ("cobros"): the screen's usual user."""
+    client = Client()
+    client.force_login(roles["emisopt"])
+    return client
+
+
+@pytest.fixture
+def loopback_allowed(settings):
+    """Probar and Detectar may reach 127.0.0.1 (form()'s server; see test_network_policy)."""
+    settings.EMISARIO_PROBE_ALLOW = ["127.0.0.1"]
+    return settings
 
 
 @pytest.fixture

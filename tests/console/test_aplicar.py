@@ -46,7 +46,7 @@ def test_apply_then_probar_without_retyping(emisopt_client, console_mailbox):
     assert f"Propuesta aplicada: Puerto {tls}, Seguridad SSL/TLS." in body
     assert '<option value="tls" selected>' in body and f'name="port" value="{tls}"' in body
     assert 'id="password-kept-for-test"' in body
-    assert "pulse Probar sin escribirla de nuevo" in body and PASSWORD not in body
+    assert "presione Probar sin escribirla de nuevo" in body and PASSWORD not in body
     # Probar straight away, the password field blank: the tested password goes with it.
     body = emisopt_client.post(
         CXC, values(mailbox, action="probar", security="tls")

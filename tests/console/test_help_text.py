@@ -61,11 +61,6 @@ def test_the_english_help_text_is_described_too(emisopt_client, settings):
     assert parsed.ids["id_sender_helptext"] == "The From address."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Django also adds <auto_id>_error for a field with errors; the screen's error "
-    "lines carry no id yet (left out of this change: only the help-text lines were edited)",
-)
 def test_a_form_with_errors_names_its_error_elements(emisopt_client, loopback_allowed):
     body = emisopt_client.post(CXC, form(sender="cobranza", priority="x", action="guardar"))
     assert_all_resolve(body.content.decode())

@@ -49,7 +49,7 @@ def test_an_allowed_server_is_saved(client, settings):
     assert response.status_code == 302
     assert SmtpAccount.objects.get().host == "10.0.0.5"
     body = client.get(response.url).content.decode()
-    assert "La configuración quedó guardada." in body
+    assert "La configuración quedó guardada" in body
 
 
 def test_a_name_that_does_not_resolve_is_saved_with_a_warning(client):

@@ -165,3 +165,16 @@ def test_another_server_never_gets_the_typed_password(emisopt_client, console_ma
     body = emisopt_client.post(CXC, elsewhere).content.decode()
     assert "Escriba la contraseña de nuevo: cambió el Servidor SMTP" in body
     assert AuditRecord.objects.filter(action="test").count() == 1  # nothing sent to localhost
+
+
+def test_guardar_says_when_nothing_shows_the_account_can_send(emisopt_client, console_mailbox):
+    """Saved after a passing Probar: "quedó guardada." Saved untested: the same, with the
+    warning to press Probar before CRONUS uses it."""
+    untested = values(console_mailbox, sender="otra@acme.example", password=PASSWORD)
+    answer = emisopt_client.post(CXC, untested, follow=True).content.decode()
+    assert "ninguna prueba correcta muestra que pueda enviar" in answer
+    tested = values(console_mailbox, password=PASSWORD)
+    emisopt_client.post(CXC, {**tested, "action": "probar"})
+    saved = emisopt_client.post(CXC, {**tested, "password": ""}, follow=True).content.decode()
+    assert "La configuración quedó guardada." in saved
+    assert "ninguna prueba correcta" not in saved

@@ -125,6 +125,20 @@ def test_rate_limit_counts_in_the_audit_trail(client, mailbox, probe_settings):
     assert len(mailbox.messages) == 2
 
 
+def test_a_rate_limited_probar_keeps_the_typed_password(client, mailbox, probe_settings):
+    """The refusal asks to try again in a few seconds: the password typed for it is kept (and
+    said so), not silently emptied."""
+    probe_settings.EMISARIO_PROBE_RATE = (1, 60)
+    probar(client, mailbox)
+    data = form(action="probar", host="127.0.0.1", port=str(mailbox.port(STARTTLS)), sender=USER)
+    refused = client.post(CXC, {**data, "password": PASSWORD}).content.decode()
+    assert "Demasiadas pruebas en poco tiempo" in refused
+    assert "presione Probar sin escribirla de nuevo" in refused
+    probe_settings.EMISARIO_PROBE_RATE = (10, 60)
+    again = client.post(CXC, {**data, "password": ""}).content.decode()
+    assert "Correo enviado satisfactoriamente" in again
+
+
 def test_password_never_reaches_logs_responses_or_audit(client, mailbox, caplog):
     caplog.set_level(logging.DEBUG)
     bodies = [probar(client, mailbox), probar(client, mailbox, password=PASSWORD + "x")]

@@ -5,6 +5,10 @@ from django.utils.translation import gettext_lazy as _
 
 SUCCESS = _("Mail sent successfully")  # es: "Correo enviado satisfactoriamente" (the seed's words)
 SAVED = _("The configuration was saved.")
+SAVED_UNTESTED = _(
+    "The configuration was saved, but no passing test shows that it can send: press Test "
+    "before CRONUS uses it."
+)
 DELETED = _("The account was deleted.")
 PASSWORD_RETYPE = _(
     "Type the password again: the server, port or security changed, and the saved password is "
@@ -161,6 +165,10 @@ DETECT_WARNINGS = {
 }
 DETECT_PROPOSAL = _(
     "Proposed: port %(port)s %(security)s. The form now holds it; type the password and press Test."
+)
+DETECT_PROPOSAL_KEPT = _(
+    "Proposed: port %(port)s %(security)s. The form now holds it, and the password it "
+    "checked is kept: press Test."
 )
 DETECT_NOTHING_WORKED = _("No working combination was found.")
 DETECT_NOTHING_ALLOWED = _(

@@ -281,7 +281,11 @@ def _policy_refused(diagnosis: Diagnosis | None) -> bool:
     return failure is not None and failure.advice == Advice.POLICY_REFUSED
 
 
-def detection_view(detection: Detection, data: dict) -> DetectionView:
+def detection_view(
+    detection: Detection, data: dict, *, password_kept: bool = False
+) -> DetectionView:
+    """``password_kept``: the password Detectar checked is kept for the proposal (the text
+    then says to press Probar, not to type it again)."""
     language = get_language() or settings.LANGUAGE_CODE
     proposal = detection.proposal
     rows = []
@@ -348,7 +352,8 @@ def detection_view(detection: Detection, data: dict) -> DetectionView:
     else:
         view.headline = str(texts.DETECT_NOTHING_WORKED)
     if proposal is not None:
-        view.proposal_text = str(DETECT_PROPOSAL) % {
+        template = texts.DETECT_PROPOSAL_KEPT if password_kept else DETECT_PROPOSAL
+        view.proposal_text = str(template) % {
             "port": proposal.port,
             "security": SECURITY_IN_SENTENCE[proposal.security.value],
         }

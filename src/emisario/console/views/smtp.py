@@ -107,7 +107,7 @@ RETYPE_REFUSED = _(
     "The server refused this password in the last test: type it again (or the right one) to "
     "test it once more."
 )
-KEPT_FOR_TEST = _("The password you tested is kept: press Test without typing it again.")
+KEPT_FOR_TEST = _("The password you typed is kept: press Test without typing it again.")
 REPEATED_SAVE = _(
     "This form had already been sent: the account was saved once, and this is the saved account."
 )
@@ -253,8 +253,12 @@ def _save(request, route, form: AccountForm, account, company, data, typed, test
     if tested is not None and tested.summary is not None:
         account_record_test(saved.account, tested.summary)
     handover.forget(request.session)
+    last = last_test_of(saved.account)
     if saved.target is TargetCheck.UNRESOLVED:
         messages.warning(request, texts.SAVED_UNRESOLVED % {"host": data.host})
+    elif not last or last["stale"] or not last.get("ok"):
+        # Saved as asked, but nothing shows it can send: say so while the user is here.
+        messages.warning(request, texts.SAVED_UNTESTED)
     else:
         messages.success(request, texts.SAVED)
     return redirect(screen_url(route, company, saved.account))
@@ -324,8 +328,13 @@ def _test_or_save(request, route, form: AccountForm, account, company):
         if response is None:
             _release(claim)
         return None, None, response
-    if diagnosis is None:
+    if diagnosis is None:  # too many tests: keep what was typed for the retry it asks for
         _release(claim)
+        if form.typed_password() is not None:
+            handover.remember(
+                request.session, account=account, data=data, password=password, summary=None
+            )
+            return None, KEPT_FOR_TEST, None
         return None, None, None
     # The mail is sent: from here on a failure keeps the claim, so a repeat does not resend.
     summary = summary_of(diagnosis)
@@ -380,7 +389,7 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
     that works into the form. Needs only the server and the Usuario."""
     form.is_valid()
     if any(name in form.errors for name in DETECT_FIELDS):
-        return form, None
+        return form, None, None
     # Never the typed password in a plain dict: it would show in an error report's frames.
     data = {name: form.cleaned_data.get(name, "") for name in DETECT_FIELDS - {"password"}}
     password, usable = _password(
@@ -391,7 +400,7 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
         typed=form.typed_password(),
     )
     if not usable:
-        return form, None
+        return form, None, None
     values = _posted_values(request)
     values.pop("password", None)
     claim = _claim(
@@ -405,12 +414,12 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
     if claim is not None and not claim.first:
         if claim.result is None:
             messages.warning(request, STILL_RUNNING)
-            return form, None
+            return form, None, None
         messages.info(request, REPEATED_DETECT)
         found = claim.result.get("proposal")
         if found:
             values = values_with_connection(values, port=found[0], security=SecurityMode(found[1]))
-        return AccountForm(initial=values, **form_kwargs), None
+        return AccountForm(initial=values, **form_kwargs), None, None
     try:
         detection = _unless_limited(
             request,
@@ -428,13 +437,40 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
         raise
     if detection is None:
         _release(claim)
-        return form, None
+        return form, None, None
     proposal = detection.proposal
     # Tried already: from here on a failure keeps the claim, so a repeat does not try again.
     _finish(claim, {"proposal": [proposal.port, proposal.security.value] if proposal else None})
+    hint = None
     if proposal is not None:
         values = values_with_connection(values, port=proposal.port, security=proposal.security)
-    return AccountForm(initial=values, **form_kwargs), detection_view(detection, data)
+        if _keep_checked_password(request, form, account, company, detection, password):
+            hint = KEPT_FOR_TEST
+    view = detection_view(detection, data, password_kept=hint is not None)
+    return AccountForm(initial=values, **form_kwargs), view, hint
+
+
+@sensitive_variables(*SENSITIVE)
+def _keep_checked_password(request, form, account, company, detection, password) -> bool:
+    """A password Detectar's check accepted is kept for the proposal's values, as Aplicar
+    keeps a tested one: the user presses Probar instead of typing it again. Only when the
+    whole form is valid (the kept password is bound to its values)."""
+    auth = detection.auth
+    if password is None or auth is None or not auth.ok or form.errors:
+        return False
+    proposal = detection.proposal
+    data = dataclasses.replace(
+        form.to_input(company), port=proposal.port, security=proposal.security
+    )
+    handover.remember(
+        request.session,
+        account=account,
+        data=data,
+        password=password,
+        summary=None,
+        typed=form.typed_password() is not None,
+    )
+    return True
 
 
 def _proposal_value(raw: str) -> tuple[int, SecurityMode] | None:
@@ -563,7 +599,7 @@ def smtp_screen(request, route: str):
         if action == "proveedor":
             form = _fill_in(request, form_kwargs)
         elif action == "detectar":
-            form, detection = _detect(request, form, account, owner, form_kwargs)
+            form, detection, hint = _detect(request, form, account, owner, form_kwargs)
         elif action == "aplicar":
             form, hint = _apply(request, form, account, company, form_kwargs)
         elif form.is_valid():
