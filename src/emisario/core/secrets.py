@@ -8,6 +8,7 @@ rotate by putting a new one first and running ``rotate`` over the stored tokens.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -32,7 +33,11 @@ class Secret:
         return bool(self._value)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
+        """In constant time: how long a comparison takes never tells how much of a retyped
+        password matched."""
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode("utf-8"), other._value.encode("utf-8"))
 
     def __hash__(self) -> int:
         return hash(self._value)

@@ -250,3 +250,11 @@ def test_every_local_fault_has_a_technical_detail_in_every_language(language):
     assert {key.split("@")[0] for key in FAULT_DETAILS} - {"deadline_seconds"} == {
         fault.value for fault in Fault
     }
+
+
+def test_the_credential_advice_set_is_the_one_this_test_expects():
+    """The rule "never ask for the password once AUTH passed" is only as good as the set it
+    skips: a new advice about credentials must be added to both, on purpose."""
+    from emisario.core.smtp import advice
+
+    assert set(advice.ASKS_FOR_CREDENTIALS) == ASKS_FOR_CREDENTIALS

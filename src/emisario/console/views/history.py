@@ -20,22 +20,24 @@ from emisario.accounts.models import AuditAction, AuditRecord
 from emisario.accounts.selectors import change_history
 from emisario.accounts.services import PASSWORD_REMOVED
 from emisario.console.access import requires
+from emisario.console.forms import AccountForm
 from emisario.console.messages import SECURITY_LABELS, YES_NO
 from emisario.console.views.smtp import ROUTES, _account, _answer_refusals, _parameter, screen_url
 
-FIELD_LABELS = {
-    "company": _("Company"),
-    "account_type": _("Type"),
-    "priority": _("Priority"),
-    "host": _("SMTP server"),
-    "port": _("Port"),
-    "security": _("Security"),
-    "sender": _("User"),
-    "login": _("Login name"),
-    "display_name": _("Display name"),
-    "enabled": _("Enabled"),
-}
+FIELDS = (
+    "company",
+    "account_type",
+    "priority",
+    "host",
+    "port",
+    "security",
+    "sender",
+    "login",
+    "display_name",
+    "enabled",
+)
 """The fields the history shows, in this order; anything else in a record is never shown."""
+COMPANY_LABEL = _("Company")
 PASSWORD_CHANGED_WORDS = _("Password: changed")
 PASSWORD_REMOVED_WORDS = _("Password: removed")
 SYSTEM_OWNER = _("system")
@@ -49,6 +51,11 @@ class Entry:
     action: str
     account: str
     changes: list[str] = field(default_factory=list)
+
+
+def _label(name: str) -> str:
+    """The field's label as the SMTP screen shows it (the company is not a form field)."""
+    return str(COMPANY_LABEL if name == "company" else AccountForm.base_fields[name].label)
 
 
 def _value(name: str, value) -> str:
@@ -68,7 +75,8 @@ def change_words(record: AuditRecord) -> list[str]:
         return []
     changes = record.changes if isinstance(record.changes, dict) else {}
     words = []
-    for name, label in FIELD_LABELS.items():
+    for name in FIELDS:
+        label = _label(name)
         pair = changes.get(name)
         if not isinstance(pair, list | tuple) or len(pair) != 2:
             continue
