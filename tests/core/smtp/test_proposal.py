@@ -132,3 +132,12 @@ def test_a_plain_server_without_starttls_gets_no_encryption_proposal(ca):
     with Smtpd(security="none", listener=STARTTLS, script=withheld)(ca) as case:
         diagnosis = case.run()
     assert diagnosis.failure is not None and diagnosis.proposal is None
+
+
+def test_no_starttls_proposal_when_auth_is_not_offered_after_tls_either(ca):
+    """Following "tick SSL" would end in "the server does not offer AUTH": not a combination
+    seen working, so no proposal (the circle point 2 forbids)."""
+    no_auth = Script(withhold=frozenset({"AUTH"}))
+    with Smtpd(security="none", listener=STARTTLS, script=no_auth)(ca) as case:
+        diagnosis = case.run()
+    assert diagnosis.failure is not None and diagnosis.proposal is None

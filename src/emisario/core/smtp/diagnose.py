@@ -85,6 +85,13 @@ _BETWEEN_COMMANDS = frozenset(
 """Failures decided here before the next command was sent: the session is still in step."""
 
 
+def _offers_usable_auth(check: Diagnosis) -> bool:
+    """The last EHLO of ``check`` (the encrypted one) offers PLAIN or LOGIN."""
+    ehlos = [r for r in check.steps if r.step is Step.EHLO and r.status is StepStatus.PASSED]
+    offered = ehlos[-1].details.get("auth", []) if ehlos else []
+    return bool({"PLAIN", "LOGIN"} & set(offered))
+
+
 _NEEDS_ENCRYPTION = frozenset({Fault.AUTH_NOT_OFFERED_BEFORE_TLS, Fault.PLAINTEXT_AUTH_REFUSED})
 """Plain-session failures that STARTTLS on the same port may cure (AUTH comes after TLS)."""
 
@@ -759,7 +766,12 @@ class _Run:
             "step": str(seen.step) if seen else None,
             "advice": seen.advice if seen else None,
         }
-        return Proposal(port=endpoint.port, security=str(other)) if check.ok else None
+        works = check.ok
+        if works and failure.fault in _NEEDS_ENCRYPTION:
+            # The failure was about authenticating: the upgrade must lead to an AUTH we can use.
+            works = _offers_usable_auth(check)
+            failure.details["other_mode"]["ok"] = works
+        return Proposal(port=endpoint.port, security=str(other)) if works else None
 
     def _offered_starttls(self) -> bool:
         return any(
