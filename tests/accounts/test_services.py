@@ -54,3 +54,33 @@ def test_save_records_changes_and_only_that_the_password_changed(roles, acme, se
     assert create.action == "create" and create.changes["password"] == "changed"
     assert update.action == "update" and update.changes == {"priority": [1, 7]}
     assert "Primera" not in str(create.changes) + str(update.changes)
+
+
+def test_on_saved_runs_in_the_save_s_transaction_after_the_lookup(roles, acme, monkeypatch):
+    import pytest
+    from django.db import connection
+
+    from emisario.accounts import services
+
+    outer = len(connection.atomic_blocks)  # the test's own transaction
+    seen = []
+    monkeypatch.setattr(
+        services, "check_target", lambda *args: seen.append(len(connection.atomic_blocks) - outer)
+    )
+
+    def fails(saved):
+        seen.append(len(connection.atomic_blocks) - outer)
+        seen.append(SmtpAccount.objects.filter(pk=saved.account.pk).exists())
+        raise RuntimeError("the claim could not be finished")
+
+    with pytest.raises(RuntimeError):
+        account_save(
+            actor=roles["emisopt"],
+            account=None,
+            data=values(acme),
+            typed_password=None,
+            on_saved=fails,
+        )
+    # The lookup outside the save's transaction; the callback inside it, after the write.
+    assert seen == [0, 1, True]
+    assert not SmtpAccount.objects.exists() and not AuditRecord.objects.exists()  # undone too

@@ -136,3 +136,29 @@ def test_old_tokens_are_pruned(user):
 def test_tokens_are_unguessable():
     tokens = {new_token() for _ in range(100)}
     assert len(tokens) == 100 and all(len(t) >= 22 for t in tokens)
+
+
+@pytest.mark.parametrize("worker_timeout", [60, 900, 3600])
+def test_a_claim_younger_than_the_worker_timeout_is_at_work(user, monkeypatch, worker_timeout):
+    # gunicorn lets a request run EMISARIO_TIMEOUT seconds (up to 3600), longer than Probar's
+    # deadline: a claim that age may still be at work, and taking it over would do it twice.
+    monkeypatch.setenv("EMISARIO_TIMEOUT", str(worker_timeout))
+    token = new_token()
+    submission_claim(actor=user, token=token, action="guardar")
+    at_work = timezone.now() - dt.timedelta(seconds=worker_timeout)
+    FormSubmission.objects.update(at=at_work)
+    assert not submission_claim(actor=user, token=token, action="guardar", wait=0).first
+    dead = at_work - dt.timedelta(seconds=submissions.ABANDON_MARGIN + 1)
+    FormSubmission.objects.update(at=dead)
+    assert submission_claim(actor=user, token=token, action="guardar", wait=0).first
+
+
+def test_the_cutoff_follows_the_longer_of_deadline_and_worker_timeout(monkeypatch, settings):
+    monkeypatch.setenv("EMISARIO_TIMEOUT", "30")
+    settings.EMISARIO_PROBE_DEADLINE = 100.0
+    margin = dt.timedelta(seconds=submissions.ABANDON_MARGIN)
+    assert submissions.abandoned_after() == dt.timedelta(seconds=100) + margin
+    monkeypatch.setenv("EMISARIO_TIMEOUT", "3600")
+    assert submissions.abandoned_after() == dt.timedelta(seconds=3600) + margin
+    monkeypatch.setenv("EMISARIO_TIMEOUT", "no")  # unreadable: gunicorn's default, as it does
+    assert submissions.abandoned_after() == dt.timedelta(seconds=100) + margin

@@ -16,6 +16,7 @@ from django.utils import timezone
 from emisario.accounts import submissions
 from emisario.accounts.models import AuditRecord, FormSubmission, SmtpAccount
 from emisario.accounts.probing import last_test_of
+from emisario.console import handover
 from emisario.console.views import smtp as smtp_views
 from emisario.core.smtp.steps import Diagnosis
 from emisario.demo.mailbox import STARTTLS
@@ -188,7 +189,7 @@ def test_a_claim_whose_request_died_is_taken_over(
 
 def short_wait(settings, monkeypatch):
     settings.EMISARIO_PROBE_DEADLINE = 0.2
-    monkeypatch.setattr(submissions, "WAIT_MARGIN", 0.0, raising=False)
+    monkeypatch.setattr(submissions, "WAIT_MARGIN", 0.0)
 
 
 def test_a_claim_still_running_says_what_to_do(emisopt_client, settings, monkeypatch):
@@ -267,3 +268,24 @@ def test_eliminar_repeated_while_it_runs_keeps_the_company(
     response = emisopt_client.post(url, {"envio": token})
     assert response.status_code == 302 and "empresa=ACME" in response.url
     assert "todavía se está procesando" in emisopt_client.get(response.url).content.decode()
+
+
+def test_eliminar_forgets_the_password_kept_for_the_account(
+    emisopt_client, company_account, console_probe_settings, console_mailbox
+):
+    page = f"{CXC}?empresa=ACME&cuenta={company_account.pk}"
+    probar = form(
+        action="probar",
+        host="127.0.0.1",
+        port=str(console_mailbox.port(STARTTLS)),
+        sender=USER,
+        password=PASSWORD,
+        cuenta=company_account.pk,
+        envio=token_of(emisopt_client, page),
+    )
+    assert "Correo enviado satisfactoriamente" in emisopt_client.post(CXC, probar).content.decode()
+    assert handover.SESSION_KEY in emisopt_client.session  # the typed password, kept for Guardar
+    url = reverse("console:account_remove", args=["cxc", company_account.pk])
+    assert emisopt_client.post(url, {"envio": token_of(emisopt_client, page)}).status_code == 302
+    assert not SmtpAccount.objects.filter(pk=company_account.pk).exists()
+    assert handover.SESSION_KEY not in emisopt_client.session  # gone with the account

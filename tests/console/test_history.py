@@ -132,3 +132,114 @@ def test_a_system_account_s_history_hides_what_it_was_in_another_company(roles, 
     assert "secreto@acme.example" not in body
     own = full.get(f"{HISTORY}?empresa=ACME&cuenta={account.pk}").content.decode()
     assert "secreto@acme.example" in own  # ACME's own people still see all of it
+
+
+def account_history(user, company_code, account) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.get(f"{HISTORY}?empresa={company_code}&cuenta={account.pk}").content.decode()
+
+
+def company_history(user, company_code) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.get(f"{HISTORY}?empresa={company_code}").content.decode()
+
+
+def test_a_move_system_acme_system_shows_each_company_only_its_own_values(roles, acme):
+    """A move writes one record for the old owner and one for the new: each holds only what
+    its owner may know (its own values, and the system's, which every EMISOPT holder sees)."""
+    full = Client()
+    full.force_login(roles["full"])
+    created = form(scope="system", sender="sys@erp.example", port="2525")
+    assert full.post(CXC, created).status_code == 302
+    account = SmtpAccount.objects.get()
+    into_acme = form(cuenta=account.pk, sender="secreto@acme.example", password="")
+    assert full.post(CXC, into_acme).status_code == 302
+    account.refresh_from_db()
+    assert account.company == acme
+    back = form(cuenta=account.pk, scope="system", sender="vuelta@erp.example", password="")
+    assert full.post(CXC, back).status_code == 302
+    account.refresh_from_db()
+    assert account.company is None
+
+    outsider = account_history(roles["other"], "OTRA", account)  # a system account again
+    assert "sys@erp.example" in outsider and "vuelta@erp.example" in outsider
+    assert "secreto@acme.example" not in outsider
+    assert "ACME" not in outsider.split('id="history"')[1]  # nor whose it was meanwhile
+    assert "Empresa: sistema → otra empresa" in outsider, rows(outsider)
+    assert "Empresa: otra empresa → sistema" in outsider
+
+    own = company_history(roles["full"], "ACME")  # ACME's company history: both moves
+    moves = [row for row in rows(own) if "Empresa:" in row]
+    assert len(moves) == 2, moves
+    assert "Empresa: sistema → ACME" in moves[1]
+    assert "Usuario: sys@erp.example → secreto@acme.example" in moves[1]
+    assert "Empresa: ACME → sistema" in moves[0]
+    assert "Usuario: secreto@acme.example → vuelta@erp.example" in moves[0]
+    assert AuditRecord.objects.filter(company=None, changes__has_key="sender").exists()
+    for record in AuditRecord.objects.filter(company=None):  # nothing of ACME's is stored there
+        assert "acme" not in str(record.changes).lower(), record.changes
+
+
+def test_a_move_between_two_companies_shows_each_only_its_own_values(roles, acme, otra):
+    from emisario.accounts.services import AccountInput, account_save
+    from emisario.core.smtp.endpoint import SecurityMode
+    from tests.factories import interno, make_user
+
+    both = make_user("ambas", perms=("EMISOPT",), companies=[acme, otra])
+
+    def values(company, sender):
+        return AccountInput(
+            company=company,
+            account_type=interno(),
+            priority=3,
+            host="127.0.0.1",
+            port=2525,
+            security=SecurityMode.NONE,
+            sender=sender,
+        )
+
+    account = account_save(
+        actor=both, account=None, data=values(acme, "secreto@acme.example"), typed_password=None
+    ).account
+    account_save(
+        actor=both, account=account, data=values(otra, "nuevo@otra.example"), typed_password=None
+    )
+
+    acme_only = company_history(roles["full"], "ACME")
+    assert "secreto@acme.example" in acme_only
+    assert "nuevo@otra.example" not in acme_only
+    assert "Empresa: ACME → OTRA" in acme_only, rows(acme_only)
+
+    otra_only = company_history(roles["other"], "OTRA")
+    assert "nuevo@otra.example" in otra_only
+    assert "secreto@acme.example" not in otra_only
+    assert "Empresa: ACME → OTRA" in otra_only  # the move itself is in OTRA's history
+
+    both_pages = account_history(both, "OTRA", account)
+    assert "secreto@acme.example" in both_pages and "nuevo@otra.example" in both_pages
+
+
+def test_a_move_recorded_before_the_fix_stays_with_its_company(roles, acme, system_account):
+    # Written by the old code: a system -> ACME move stored as a system record with ACME's values.
+    AuditRecord.objects.create(
+        action="update",
+        account=system_account,
+        company=None,
+        account_label="secreto@acme.example",
+        changes={
+            "company": [None, "ACME"],
+            "sender": ["sistema@erp.example", "secreto@acme.example"],
+        },
+    )
+    assert "secreto@acme.example" not in account_history(roles["other"], "OTRA", system_account)
+    assert "secreto@acme.example" in account_history(roles["full"], "ACME", system_account)
+    # ... and an ACME -> OTRA move as ACME's record holding OTRA's values.
+    AuditRecord.objects.create(
+        action="update",
+        company=acme,
+        account_label="nuevo@otra.example",
+        changes={"company": ["ACME", "OTRA"], "sender": ["a@acme.example", "nuevo@otra.example"]},
+    )
+    assert "nuevo@otra.example" not in company_history(roles["full"], "ACME")

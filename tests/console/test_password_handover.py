@@ -6,6 +6,7 @@ import pytest
 from emisario.accounts import crypto
 from emisario.accounts.models import AuditRecord, SmtpAccount
 from emisario.accounts.probing import last_test_of
+from emisario.core.secrets import Secret
 from emisario.demo.mailbox import STARTTLS, TLS
 from tests.console.test_permissions import CXC, form
 from tests.factories import make_account
@@ -178,3 +179,60 @@ def test_guardar_says_when_nothing_shows_the_account_can_send(emisopt_client, co
     saved = emisopt_client.post(CXC, {**tested, "password": ""}, follow=True).content.decode()
     assert "La configuración quedó guardada." in saved
     assert "ninguna prueba correcta" not in saved
+
+
+def test_a_stored_password_never_becomes_a_typed_one(emisopt_client, console_mailbox, acme):
+    """Two blank-field Probar runs on a saved account (SSL ticked on its implicit-TLS port:
+    a proposal, so the stored password is kept for Aplicar), then another port by hand: the
+    stored password does not follow the change, and nothing is sent."""
+    tls = console_mailbox.port(TLS)
+    account = make_account(acme, password=PASSWORD, host="127.0.0.1", port=tls, sender=USER)
+    data = form(host="127.0.0.1", port=str(tls), sender=USER, password="", cuenta=account.pk)
+    data["action"] = "probar"
+    for _ in range(2):
+        body = emisopt_client.post(CXC, data).content.decode()
+        assert "Correo enviado satisfactoriamente" not in body
+        assert "La contraseña que probó se conserva" not in body  # nobody typed one
+    tests_run = AuditRecord.objects.filter(action="test").count()
+    by_hand = {**data, "port": str(console_mailbox.port(STARTTLS)), "security": "starttls"}
+    body = emisopt_client.post(CXC, by_hand).content.decode()
+    assert "Correo enviado satisfactoriamente" not in body
+    assert AuditRecord.objects.filter(action="test").count() == tests_run
+
+
+def test_a_refused_password_is_not_resent_on_another_port(emisopt_client, console_mailbox):
+    data = values(console_mailbox, action="probar", password="equivocada")
+    emisopt_client.post(CXC, data)
+    tests_run = AuditRecord.objects.filter(action="test").count()
+    other = {**data, "password": "", "port": str(console_mailbox.port(TLS)), "security": "tls"}
+    body = emisopt_client.post(CXC, other).content.decode()
+    assert "El servidor rechazó esta contraseña en la última prueba" in body
+    assert AuditRecord.objects.filter(action="test").count() == tests_run
+
+
+def test_aplicar_never_writes_back_a_stored_password_changed_since(
+    emisopt_client, console_mailbox, acme
+):
+    """Probar on a saved account keeps its stored password for Aplicar; if someone changes the
+    stored password meanwhile, Guardar must not put the old one back."""
+    tls = console_mailbox.port(TLS)
+    account = make_account(acme, password=PASSWORD, host="127.0.0.1", port=tls, sender=USER)
+    data = form(host="127.0.0.1", port=str(tls), sender=USER, password="", cuenta=account.pk)
+    emisopt_client.post(CXC, {**data, "action": "probar"})
+    emisopt_client.post(CXC, {**data, "action": "aplicar", "propuesta": f"{tls}:tls"})
+    account.password_token = crypto.encrypt(Secret("Nueva-Clave-Mientras-1"))
+    account.save()
+    emisopt_client.post(CXC, {**data, "security": "tls", "action": "guardar"})
+    account.refresh_from_db()
+    assert crypto.decrypt(account.password_token).reveal() == "Nueva-Clave-Mientras-1"
+
+
+def test_a_rate_limited_retype_keeps_the_passing_result(emisopt_client, console_mailbox, settings):
+    """Point 13 through the rate limit: the tested password retyped into a refused Probar
+    keeps the passing result for Guardar."""
+    data = values(console_mailbox, action="probar", password=PASSWORD)
+    assert "Correo enviado" in emisopt_client.post(CXC, data).content.decode()
+    settings.EMISARIO_PROBE_RATE = (1, 60)
+    assert "Demasiadas pruebas" in emisopt_client.post(CXC, data).content.decode()
+    assert emisopt_client.post(CXC, {**data, "action": "guardar"}).status_code == 302
+    assert SmtpAccount.objects.get().last_test["ok"] is True

@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from emisario.accounts import permissions
 from emisario.accounts.models import AccountType, AuditAction, AuditRecord, Company, SmtpAccount
+from emisario.accounts.services import MOVE, OTHER_COMPANY
 from emisario.core.accounts import NoAccountAvailable, Resolution, ranking_key, resolve_account
 from emisario.core.errors import InvalidValue
 from emisario.core.smtp.endpoint import SmtpEndpoint
@@ -72,6 +73,20 @@ CHANGE_ACTIONS = (AuditAction.CREATE, AuditAction.UPDATE, AuditAction.DELETE)
 HISTORY_LIMIT = 500
 
 
+def _holds_another_company_s_values(record: AuditRecord, mine: set[str]) -> bool:
+    """A move recorded before moves were written once per owner: one record held both
+    owners' values (system -> ACME as a system record with ACME's values; ACME -> OTRA as
+    ACME's with OTRA's). Only members of every company it names may read it. A record of
+    today's moves hides the other owner's values (its ``MOVE`` key, or no company's values
+    at all) and is read by its owner's readers."""
+    changes = record.changes if isinstance(record.changes, dict) else {}
+    pair = changes.get("company")
+    if MOVE in changes or not isinstance(pair, list | tuple) or len(pair) != 2:
+        return False
+    named = {code for code in pair if code not in (None, OTHER_COMPANY)}
+    return bool(named - mine)
+
+
 def change_history(
     user, *, company: Company | None, account: SmtpAccount | None = None
 ) -> list[AuditRecord]:
@@ -83,7 +98,9 @@ def change_history(
         if not permissions.can_see_account(user, account):
             raise permissions.NotFound("account")
         # Only the reader's companies' records (and the system's): an account now in the
-        # system may carry records from a company the reader does not belong to.
+        # system may carry records from a company the reader does not belong to. A move
+        # writes a record for each owner, the system's without any company's values
+        # (services._write).
         records = records.filter(
             Q(company__isnull=True) | Q(company__in=permissions.companies_for(user)),
             account=account,
@@ -92,4 +109,11 @@ def change_history(
         raise permissions.NotFound("company")
     else:
         records = records.filter(company=company)
-    return list(records.order_by("-at", "-id")[:HISTORY_LIMIT])
+    mine = set(permissions.companies_for(user).values_list("code", flat=True))
+    kept = []
+    for record in records.order_by("-at", "-id").iterator():
+        if not _holds_another_company_s_values(record, mine):
+            kept.append(record)
+            if len(kept) == HISTORY_LIMIT:
+                break
+    return kept

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -35,6 +36,16 @@ CONNECTION_FIELDS = ("host", "port", "security")
 PASSWORD_CHANGED = "changed"
 PASSWORD_REMOVED = "removed"
 """The audit trail's only words about a password: whether it changed or was removed."""
+MOVE = "move"
+"""The key of a move record whose one side is withheld: ``MOVED_OUT`` (the old owner's record:
+the values the account had, not the new owner's) or ``MOVED_IN`` (the new owner's: the values
+it has now, not the old owner's). Each of those records lists every field, so nothing tells
+which of the other owner's values differ either."""
+MOVED_OUT = "out"
+MOVED_IN = "in"
+OTHER_COMPANY = "*"
+"""Stands for a company in a system record: a system account's history is read by every
+EMISOPT holder, who must not learn which company the account belonged to or went to."""
 
 
 @dataclass(frozen=True)
@@ -189,26 +200,43 @@ def check_target(host: str, port: int) -> TargetCheck:
 
 @sensitive_variables("typed_password", "password")
 def account_save(
-    *, actor, account: SmtpAccount | None, data: AccountInput, typed_password: Secret | None
+    *,
+    actor,
+    account: SmtpAccount | None,
+    data: AccountInput,
+    typed_password: Secret | None,
+    on_saved: Callable[[Saved], None] | None = None,
 ) -> Saved:
     """Create or update an account and record who changed what (never the password).
 
     Refuses with ``permissions.AccessDenied`` / ``NotFound`` when ``actor`` may not write it,
     ``PasswordMustBeRetyped`` when a stored password would follow a changed server, and
     ``TargetRefused`` when the network policy forbids the server: every caller, not only the
-    screen, gets the same rules. The DNS lookup happens before the transaction opens."""
+    screen, gets the same rules.
+
+    The DNS lookup happens before the transaction opens, so the caller must not hold one
+    either: on SQLite (``BEGIN IMMEDIATE``) a transaction holds the database-wide write lock
+    from its start, and every other writer would wait for the lookup (up to Probar's
+    deadline). What must be kept together with the save (finishing a form's claim, recording
+    the test that preceded it) goes in ``on_saved``: it runs inside the save's transaction,
+    after the write, and if it raises nothing is saved."""
     permissions.check_may_act(actor, account=account, company=data.company)
     password = effective_password(account=account, data=data, typed=typed_password)
     target = check_target(data.host, data.port)
     with transaction.atomic():
-        saved = _write(
-            actor=actor,
-            account=account,
-            data=data,
-            typed_password=typed_password,
-            keep_password=password is not None,
+        saved = Saved(
+            _write(
+                actor=actor,
+                account=account,
+                data=data,
+                typed_password=typed_password,
+                keep_password=password is not None,
+            ),
+            target,
         )
-    return Saved(saved, target)
+        if on_saved is not None:
+            on_saved(saved)
+    return saved
 
 
 @sensitive_variables("typed", "stored")
@@ -235,6 +263,8 @@ def _write(
 ) -> SmtpAccount:
     creating = account is None
     before = {} if creating else {name: getattr(account, name) for name in AUDITED_FIELDS}
+    before_label = "" if creating else str(account)
+    before_target = "" if creating else f"{account.host}:{account.port}"
     if creating:
         account = SmtpAccount(created_by=actor)
     for name in AUDITED_FIELDS:
@@ -247,27 +277,60 @@ def _write(
     elif not typed_password and not keep_password:
         account.password_token = ""
     account.save()
-    changes = {
-        name: [_audit_value(before.get(name)), _audit_value(getattr(account, name))]
-        for name in AUDITED_FIELDS
-        if creating or before[name] != getattr(account, name)
-    }
     # Only the fact, never a value: the history shows "Contraseña: cambiada" / "quitada".
+    password = None
     if password_changed:
-        changes["password"] = PASSWORD_CHANGED
+        password = PASSWORD_CHANGED
     elif had_password and not account.has_password:
-        changes["password"] = PASSWORD_REMOVED
-    AuditRecord.objects.create(
-        actor=actor,
-        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
-        account=account,
-        account_label=str(account),
-        # A move between a company and the system belongs to where the account was: its
-        # "before" values are that company's, not for the readers of a system account.
-        company=account.company if creating else before["company"],
-        target=f"{account.host}:{account.port}",
-        changes=changes,
-    )
+        password = PASSWORD_REMOVED
+    after = {name: getattr(account, name) for name in AUDITED_FIELDS}
+    record = {"actor": actor, "account": account}
+    if creating:
+        changes = {name: [None, _audit_value(value)] for name, value in after.items()}
+        if password:
+            changes["password"] = password
+        AuditRecord.objects.create(
+            **record,
+            action=AuditAction.CREATE,
+            account_label=str(account),
+            company=account.company,
+            target=f"{account.host}:{account.port}",
+            changes=changes,
+        )
+        return account
+    old_owner, new_owner = before["company"], after["company"]
+    sides = [old_owner] if old_owner == new_owner else [old_owner, new_owner]
+    for side in sides:
+        # A move between owners writes a record for each: the old owner's and the new one's,
+        # each holding only what that owner may know. The system's values are every EMISOPT
+        # holder's (they see system accounts on the screen); a company's are its members'.
+        sees_before = old_owner is None or old_owner == side
+        sees_after = new_owner is None or new_owner == side
+        changes = {}
+        for name in AUDITED_FIELDS:
+            was, now = _audit_value(before[name]), _audit_value(after[name])
+            if name == "company" and side is None:
+                was = OTHER_COMPANY if was is not None else None
+                now = OTHER_COMPANY if now is not None else None
+            if name == "company" or (sees_before and sees_after):
+                if before[name] != after[name]:  # the move itself: the owners, named or not
+                    changes[name] = [was, now]
+            else:
+                changes[name] = [was if sees_before else None, now if sees_after else None]
+        if not sees_after:
+            changes[MOVE] = MOVED_OUT
+        elif not sees_before:
+            changes[MOVE] = MOVED_IN
+        if password and sees_after:
+            changes["password"] = password
+        AuditRecord.objects.create(
+            **record,
+            action=AuditAction.UPDATE,
+            account_label=str(account) if sees_after else before_label,
+            company=side,
+            target=f"{account.host}:{account.port}" if sees_after else before_target,
+            changes=changes,
+        )
     return account
 
 

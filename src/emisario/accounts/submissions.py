@@ -30,6 +30,7 @@ from django.utils.crypto import salted_hmac
 from django.views.decorators.debug import sensitive_variables
 
 from emisario.accounts.models import FormSubmission
+from emisario.config.env import Environment
 
 KEEP = timedelta(days=1)
 """How long claimed tokens are kept: far longer than any page stays open before a resend."""
@@ -37,8 +38,8 @@ POLL = 0.1  # seconds between looks at the first claimant's row while it works
 WAIT_MARGIN = 5.0
 """Seconds past Probar's deadline a repeat waits for the first claimant's result."""
 ABANDON_MARGIN = 60.0
-"""Seconds past Probar's deadline after which an unfinished claim is abandoned: no request
-runs that long (a test or a detection stops at the deadline, gunicorn's timeout is 60 s)."""
+"""Seconds past the longest a request can run (``request_limit``) after which an unfinished
+claim is abandoned: its request died (its worker killed, restarted)."""
 DIGEST_SALT = "emisario.accounts.submissions.digest"
 
 
@@ -73,9 +74,22 @@ def submission_digest(action: str, *, account=None, company=None, values=None, p
     return salted_hmac(DIGEST_SALT, payload, algorithm="sha256").hexdigest()
 
 
+def worker_timeout() -> int:
+    """gunicorn's request timeout, ``EMISARIO_TIMEOUT``, read as ``config/gunicorn.py`` reads
+    it (1 to 3600 s, 60 by default; gunicorn refuses to start on an unreadable value)."""
+    return Environment().integer("EMISARIO_TIMEOUT", 60, minimum=1, maximum=3600)
+
+
+def request_limit() -> float:
+    """The longest a request can run: a test or a detection stops at Probar's deadline, and
+    gunicorn kills any request past its timeout, whichever is longer."""
+    return max(settings.EMISARIO_PROBE_DEADLINE, worker_timeout())
+
+
 def abandoned_after() -> timedelta:
-    """An unfinished claim older than this belongs to a request that died."""
-    return timedelta(seconds=settings.EMISARIO_PROBE_DEADLINE + ABANDON_MARGIN)
+    """An unfinished claim older than this belongs to a request that died: a younger one may
+    still be at work, and taking it over would do the work twice."""
+    return timedelta(seconds=request_limit() + ABANDON_MARGIN)
 
 
 @dataclass

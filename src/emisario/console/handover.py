@@ -38,6 +38,9 @@ class Tested:
     typed: bool = True
     """The user typed it; False for a saved account's stored password, kept only so Aplicar
     can test the proposal without asking for it."""
+    refused: bool = False
+    """The server refused it (5xx to AUTH) in the test it was kept from: a blank-field Probar
+    must not send it again, whatever port or security it is tried on next."""
 
 
 def _digest(*parts: object) -> str:
@@ -66,6 +69,7 @@ def remember(
     password: Secret | None,
     summary: dict | None,
     typed: bool = True,
+    refused: bool = False,
 ) -> None:
     session[SESSION_KEY] = {
         "binding": _binding(account, data),
@@ -73,6 +77,7 @@ def remember(
         "token": crypto.encrypt(password) if password else "",
         "summary": summary,
         "typed": typed,
+        "refused": refused,
         "at": time.time(),
     }
 
@@ -98,7 +103,12 @@ def recall(session, *, account: SmtpAccount | None, data: AccountInput) -> Teste
         return None
     try:
         password = crypto.decrypt(entry["token"]) if entry.get("token") else None
-        return Tested(password, entry.get("summary") if same_values else None, typed=typed)
+        return Tested(
+            password,
+            entry.get("summary") if same_values else None,
+            typed=typed,
+            refused=bool(entry.get("refused")),
+        )
     except (UndecryptableSecret, KeyError):
         return None
 
@@ -136,7 +146,23 @@ def rebind(session, *, account: SmtpAccount | None, tested: Tested, data: Accoun
         password=tested.password,
         summary=None,
         typed=tested.typed,
+        refused=tested.refused,
     )
+
+
+@sensitive_variables("stored")
+def still_current(tested: Tested, account: SmtpAccount | None) -> bool:
+    """A stored password kept for Aplicar is still the one stored: if someone changed it in
+    the meantime, Guardar must not write the old one back."""
+    if tested.typed or tested.password is None:
+        return True
+    if account is None or not account.has_password:
+        return False
+    try:
+        stored = crypto.decrypt(account.password_token)
+    except UndecryptableSecret:
+        return False
+    return stored == tested.password
 
 
 def same_password(first: Secret | None, second: Secret | None) -> bool:

@@ -18,7 +18,13 @@ from django.views.decorators.http import require_GET
 from emisario.accounts import permissions
 from emisario.accounts.models import AuditAction, AuditRecord
 from emisario.accounts.selectors import change_history
-from emisario.accounts.services import PASSWORD_REMOVED
+from emisario.accounts.services import (
+    MOVE,
+    MOVED_IN,
+    MOVED_OUT,
+    OTHER_COMPANY,
+    PASSWORD_REMOVED,
+)
 from emisario.console.access import requires
 from emisario.console.forms import AccountForm
 from emisario.console.messages import SECURITY_LABELS, YES_NO
@@ -41,6 +47,10 @@ COMPANY_LABEL = _("Company")
 PASSWORD_CHANGED_WORDS = _("Password: changed")
 PASSWORD_REMOVED_WORDS = _("Password: removed")
 SYSTEM_OWNER = _("system")
+OTHER_OWNER = _("another company")
+"""A company a system record does not name (every EMISOPT holder reads those)."""
+BEFORE_THE_MOVE = _("%(field)s before the move: %(value)s")
+AFTER_THE_MOVE = _("%(field)s after the move: %(value)s")
 EMPTY = "—"
 
 
@@ -61,6 +71,8 @@ def _label(name: str) -> str:
 def _value(name: str, value) -> str:
     if value is None or value == "":
         return str(SYSTEM_OWNER) if name == "company" and value is None else EMPTY
+    if name == "company" and value == OTHER_COMPANY:
+        return str(OTHER_OWNER)
     if name == "security":
         return str(SECURITY_LABELS.get(value, value))
     if name == "enabled":
@@ -70,10 +82,16 @@ def _value(name: str, value) -> str:
 
 def change_words(record: AuditRecord) -> list[str]:
     """A record's changes, one sentence each: "Puerto: 587 → 465" for a change, "Puerto: 587"
-    for a new account, nothing for a deletion (the row says what was deleted)."""
+    for a new account, nothing for a deletion (the row says what was deleted).
+
+    A move between owners is two records (``services._write``), each worded for its owner's
+    readers: "Empresa: ACME → OTRA", then what the account was ("Usuario antes del traslado:
+    …", the old owner's) or what it is ("Usuario tras el traslado: …", the new owner's),
+    never the other owner's values."""
     if record.action == AuditAction.DELETE:
         return []
     changes = record.changes if isinstance(record.changes, dict) else {}
+    move = changes.get(MOVE)
     words = []
     for name in FIELDS:
         label = _label(name)
@@ -81,7 +99,12 @@ def change_words(record: AuditRecord) -> list[str]:
         if not isinstance(pair, list | tuple) or len(pair) != 2:
             continue
         before, after = (_value(name, part) for part in pair)
-        if record.action == AuditAction.CREATE:
+        if move in (MOVED_OUT, MOVED_IN) and name != "company":
+            shown, value = (
+                (BEFORE_THE_MOVE, before) if move == MOVED_OUT else (AFTER_THE_MOVE, after)
+            )
+            words.append(str(shown) % {"field": label, "value": value})
+        elif record.action == AuditAction.CREATE:
             words.append(f"{label}: {after}")
         else:
             words.append(f"{label}: {before} → {after}")

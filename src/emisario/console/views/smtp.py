@@ -244,14 +244,22 @@ def _finish(claim: Claim | None, result: dict) -> None:
 
 
 @sensitive_variables(*SENSITIVE)
-def _save(request, route, form: AccountForm, account, company, data, typed, tested):
+def _save(request, route, form: AccountForm, account, company, data, typed, tested, claim=None):
+    """Guardar. Call it outside any transaction: account_save resolves the server first, then
+    opens its own, in which ``kept`` records the test and finishes ``claim`` with the save."""
+
+    def kept(saved):
+        if tested is not None and tested.summary is not None:
+            account_record_test(saved.account, tested.summary)
+        _finish(claim, {"redirect": screen_url(route, company, saved.account)})
+
     try:
-        saved = account_save(actor=request.user, account=account, data=data, typed_password=typed)
+        saved = account_save(
+            actor=request.user, account=account, data=data, typed_password=typed, on_saved=kept
+        )
     except TargetRefused as exc:
         _policy_refusal(form, exc, data)
         return None
-    if tested is not None and tested.summary is not None:
-        account_record_test(saved.account, tested.summary)
     handover.forget(request.session)
     last = last_test_of(saved.account)
     if saved.target is TargetCheck.UNRESOLVED:
@@ -276,13 +284,14 @@ def _test_or_save(request, route, form: AccountForm, account, company):
     retyped = tested is not None and typed is not None
     if retyped and not handover.same_password(typed, tested.password):
         tested = None  # another password: the kept result does not describe it
-    kept = typed is not None or (tested is not None and tested.password is not None)
-    if (
-        action == "probar"
-        and typed is None
-        and tested
-        and handover.password_refused(tested.summary)
-    ):
+    if tested is not None and not handover.still_current(tested, account):
+        tested = None  # a stored password kept for Aplicar, changed since by someone else
+    # The user typed it (now, or earlier for these same server, Usuario and login): only
+    # then does it follow port and security changes and earn the "kept" hints.
+    kept = typed is not None or (
+        tested is not None and tested.password is not None and tested.typed
+    )
+    if action == "probar" and typed is None and tested and tested.refused:
         # Never resend a refused password unasked: each try counts against the lockout.
         form.add_error("password", RETYPE_REFUSED)
         return None, None, None
@@ -302,16 +311,15 @@ def _test_or_save(request, route, form: AccountForm, account, company):
         account=account,
         company=company,
         values={name: value for name, value in form.cleaned_data.items() if name != "password"},
-        password=form.typed_password(),
+        password=password,  # the one used, typed or kept: a replay must be of the same
     )
     if claim is not None and not claim.first:
         return _repeated(request, action, claim, form, account, data, password, kept)
     try:
         if action == "guardar":
-            with transaction.atomic():  # saved and finished together, or neither
-                response = _save(request, route, form, account, company, data, typed, tested)
-                if response is not None:
-                    _finish(claim, {"redirect": response.url})
+            # Saved and finished together (in account_save's own transaction, after its DNS
+            # lookup), or neither.
+            response = _save(request, route, form, account, company, data, typed, tested, claim)
         else:
             diagnosis = _unless_limited(
                 request,
@@ -331,9 +339,10 @@ def _test_or_save(request, route, form: AccountForm, account, company):
     if diagnosis is None:  # too many tests: keep what was typed for the retry it asks for
         _release(claim)
         if form.typed_password() is not None:
-            handover.remember(
-                request.session, account=account, data=data, password=password, summary=None
-            )
+            if tested is None or tested.summary is None:  # a retyped tested one keeps its result
+                handover.remember(
+                    request.session, account=account, data=data, password=password, summary=None
+                )
             return None, KEPT_FOR_TEST, None
         return None, None, None
     # The mail is sent: from here on a failure keeps the claim, so a repeat does not resend.
@@ -350,7 +359,13 @@ def _tested(request, form, account, data, password, kept, diagnosis, summary):
     # A saved account's stored password is kept only when Aplicar may need it.
     keep = password if kept or diagnosis.proposal is not None else None
     handover.remember(
-        request.session, account=account, data=data, password=keep, summary=summary, typed=kept
+        request.session,
+        account=account,
+        data=data,
+        password=keep,
+        summary=summary,
+        typed=kept,
+        refused=handover.password_refused(summary),
     )
     verdict = verdict_of(diagnosis, form.cleaned_data)
     hint = None
@@ -444,9 +459,12 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
     hint = None
     if proposal is not None:
         values = values_with_connection(values, port=proposal.port, security=proposal.security)
-        if _keep_checked_password(request, form, account, company, detection, password):
-            hint = KEPT_FOR_TEST
-    view = detection_view(detection, data, password_kept=hint is not None)
+        kept = _keep_checked_password(request, form, account, company, detection, password)
+        if kept and form.typed_password() is not None:
+            hint = KEPT_FOR_TEST  # a saved account's own password needs no hint
+    else:
+        kept = False
+    view = detection_view(detection, data, password_kept=kept)
     return AccountForm(initial=values, **form_kwargs), view, hint
 
 
@@ -507,13 +525,14 @@ def _apply(request, form: AccountForm, account, company, form_kwargs):
     hint = None
     if password is not None:
         moved = dataclasses.replace(data, port=port, security=security)
+        by_user = typed is not None or tested.typed
         handover.rebind(
             request.session,
             account=account,
-            tested=handover.Tested(password, None, typed=typed is not None or tested.typed),
+            tested=handover.Tested(password, None, typed=by_user, refused=tested.refused),
             data=moved,
         )
-        hint = KEPT_FOR_TEST
+        hint = KEPT_FOR_TEST if by_user else None
     messages.success(
         request,
         PROPOSAL_APPLIED % {"port": port, "security": texts.SECURITY_LABELS[security.value]},
@@ -666,5 +685,6 @@ def account_remove(request, route: str, pk: int):
     except BaseException:
         _release(claim)
         raise
+    handover.forget(request.session)  # a password kept for the deleted account goes with it
     messages.success(request, texts.DELETED)
     return redirect(url)
