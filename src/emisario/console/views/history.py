@@ -19,6 +19,7 @@ from emisario.accounts import permissions
 from emisario.accounts.models import AuditAction, AuditRecord
 from emisario.accounts.selectors import change_history
 from emisario.accounts.services import (
+    AUDITED_FIELDS,
     MOVE,
     MOVED_IN,
     MOVED_OUT,
@@ -30,18 +31,7 @@ from emisario.console.forms import AccountForm
 from emisario.console.messages import SECURITY_LABELS, YES_NO
 from emisario.console.views.smtp import ROUTES, _account, _answer_refusals, _parameter, screen_url
 
-FIELDS = (
-    "company",
-    "account_type",
-    "priority",
-    "host",
-    "port",
-    "security",
-    "sender",
-    "login",
-    "display_name",
-    "enabled",
-)
+FIELDS = AUDITED_FIELDS
 """The fields the history shows, in this order; anything else in a record is never shown."""
 COMPANY_LABEL = _("Company")
 PASSWORD_CHANGED_WORDS = _("Password: changed")
