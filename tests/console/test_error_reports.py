@@ -186,9 +186,19 @@ def test_the_filter_cleanses_by_name_whatever_the_decorators_say(settings, rf, d
     assert "smtp.acme.example" in text  # the rest of the report is still there
 
 
+@pytest.fixture
+def fresh_filter_cache():
+    """Django caches the default reporter filter for the process and does not clear it when
+    the setting changes: clear it around a test that swaps the filter, or every later test in
+    the same worker would report with Django's filter."""
+    get_default_exception_reporter_filter.cache_clear()
+    yield
+    get_default_exception_reporter_filter.cache_clear()
+
+
 @pytest.mark.parametrize("path", list(PATHS))
 def test_the_decorators_alone_keep_the_password_out_of_the_admins_mail(
-    path, roles, report_settings, html_mail_handler, monkeypatch, caplog
+    path, roles, report_settings, html_mail_handler, monkeypatch, caplog, fresh_filter_cache
 ):
     """With Django's own filter instead of ours, what protects the report is only
     ``sensitive_post_parameters`` / ``sensitive_variables`` (and ``Secret``'s masked repr):

@@ -50,6 +50,8 @@ MODULES = core_modules()
 def test_core_modules_are_found():
     names = {name for name, _ in MODULES}
     assert {"emisario.core", "emisario.core.netpolicy", "emisario.core.smtp.endpoint"} <= names
+    dispatch = {"outcome", "backoff", "limits", "breaker", "ladder"}
+    assert {f"emisario.core.dispatch.{name}" for name in dispatch} <= names
 
 
 @pytest.mark.parametrize(("name", "path"), MODULES, ids=[name for name, _ in MODULES])

@@ -428,6 +428,34 @@ SCENARIOS: tuple[Scenario, ...] = (
         _reply(S.MAIL, "550 5.4.5 Daily user sending limit exceeded. - gsmtp"),
     ),
     Scenario(
+        "hosting_hourly_cap",
+        A.HOURLY_QUOTA_EXCEEDED,
+        S.RCPT,
+        _reply(
+            S.RCPT,
+            "550 Domain example.com has exceeded the max emails per hour (121/100 (121%)) "
+            "allowed. Message will be reattempted later",
+        ),
+    ),
+    Scenario(
+        "ses_throttling",
+        A.SENDING_RATE_LIMITED,
+        S.DATA,
+        _reply(S.DATA, "454 Throttling failure: Maximum sending rate exceeded."),
+    ),
+    Scenario(
+        "m365_thread_limit",
+        A.CONCURRENCY_LIMITED,
+        S.MAIL,
+        _reply(S.MAIL, "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"),
+    ),
+    Scenario(
+        "gmail_too_many_logins",
+        A.LOGIN_RATE_LIMITED,
+        S.AUTH,
+        _reply(S.AUTH, "454 4.7.0 Too many login attempts, please try again later."),
+    ),
+    Scenario(
         "relay_denied",
         A.RELAY_DENIED,
         S.RCPT,

@@ -444,6 +444,52 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
             "Wait for the limit to reset (usually 24 hours) or use another account.",
         ),
     },
+    "hourly_quota_exceeded": {
+        "es": (
+            "La cuenta alcanzó el límite de envíos por hora de su proveedor.",
+            "Los envíos siguen solos cuando pase la hora. Si ocurre a menudo, pida al "
+            "proveedor un límite mayor o reparta los envíos entre varias cuentas.",
+        ),
+        "en": (
+            "The account reached its provider's hourly sending limit.",
+            "Sending resumes by itself within the hour. If it happens often, ask the provider "
+            "for a higher limit or spread sending over several accounts.",
+        ),
+    },
+    "sending_rate_limited": {
+        "es": (
+            "El proveedor pidió enviar más despacio.",
+            "Los envíos siguen solos en un momento. Si ocurre a menudo, baje el límite de "
+            "mensajes por minuto de la cuenta.",
+        ),
+        "en": (
+            "The provider asked to send more slowly.",
+            "Sending resumes by itself shortly. If it happens often, lower the account's "
+            "messages-per-minute limit.",
+        ),
+    },
+    "concurrency_limited": {
+        "es": (
+            "La cuenta tiene demasiadas conexiones abiertas a la vez.",
+            "Los envíos siguen solos en un momento. Baje el número de sesiones simultáneas "
+            "de la cuenta (Microsoft 365 admite 3).",
+        ),
+        "en": (
+            "The account has too many connections open at once.",
+            "Sending resumes by itself shortly. Lower the account's number of simultaneous "
+            "sessions (Microsoft 365 allows 3).",
+        ),
+    },
+    "login_rate_limited": {
+        "es": (
+            "El servidor rechazó el inicio de sesión por demasiados intentos seguidos.",
+            "La contraseña no es el problema. Espere unos minutos antes de volver a probar.",
+        ),
+        "en": (
+            "The server refused the login after too many attempts in a row.",
+            "The password is not the problem. Wait a few minutes before trying again.",
+        ),
+    },
     "relay_denied": {
         "es": (
             "El servidor no acepta enviar correo a {recipient}.",

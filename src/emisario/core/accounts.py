@@ -74,6 +74,39 @@ def ranking_key(row: AccountRow) -> tuple[int, datetime, int]:
     return (-row.priority, row.created_at, row.id)
 
 
+def account_ladder(
+    rows: Iterable[AccountRow],
+    *,
+    company: int | None,
+    type_code: str = DEFAULT_TYPE,
+    generic: SmtpEndpoint | None = None,
+) -> list[Resolution]:
+    """Every account that may send ``company``'s mail of ``type_code``, in the order CRONUS
+    fails over: the company's enabled accounts by :func:`ranking_key`, then the system's, then
+    the generic account. The first rung is what :func:`resolve_account` chooses.
+
+    ``rows`` may hold any accounts (other companies, other types): only the company's own and
+    the system's count, so a caller cannot leak another company's account by passing too much.
+    """
+    of_type = [row for row in rows if row.type_code == type_code]
+    ladder: list[Resolution] = []
+    disabled = 0
+    for source, owner in ((Source.COMPANY, company), (Source.SYSTEM, None)):
+        if source is Source.COMPANY and company is None:
+            continue
+        mine = [row for row in of_type if row.company == owner]
+        enabled = sorted((row for row in mine if row.enabled), key=ranking_key)
+        disabled += len(mine) - len(enabled)
+        ladder.extend(
+            Resolution(source, type_code, account=row, disabled_skipped=disabled) for row in enabled
+        )
+    if generic is not None:
+        ladder.append(
+            Resolution(Source.GENERIC, type_code, generic=generic, disabled_skipped=disabled)
+        )
+    return ladder
+
+
 def resolve_account(
     rows: Iterable[AccountRow],
     *,
@@ -81,22 +114,9 @@ def resolve_account(
     type_code: str = DEFAULT_TYPE,
     generic: SmtpEndpoint | None = None,
 ) -> Resolution:
-    """Choose the account that sends ``company``'s mail of ``type_code``.
-
-    ``rows`` may hold any accounts (other companies, other types): only the company's own and
-    the system's count, so a caller cannot leak another company's account by passing too much.
-    """
-    of_type = [row for row in rows if row.type_code == type_code]
-    disabled = 0
-    for source, owner in ((Source.COMPANY, company), (Source.SYSTEM, None)):
-        if source is Source.COMPANY and company is None:
-            continue
-        mine = [row for row in of_type if row.company == owner]
-        enabled = [row for row in mine if row.enabled]
-        disabled += len(mine) - len(enabled)
-        if enabled:
-            best = min(enabled, key=ranking_key)
-            return Resolution(source, type_code, account=best, disabled_skipped=disabled)
-    if generic is not None:
-        return Resolution(Source.GENERIC, type_code, generic=generic, disabled_skipped=disabled)
-    raise NoAccountAvailable(company=company, type_code=type_code)
+    """Choose the account that sends ``company``'s mail of ``type_code``: the first rung of
+    :func:`account_ladder`, or :class:`NoAccountAvailable`."""
+    ladder = account_ladder(rows, company=company, type_code=type_code, generic=generic)
+    if not ladder:
+        raise NoAccountAvailable(company=company, type_code=type_code)
+    return ladder[0]

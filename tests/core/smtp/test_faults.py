@@ -19,8 +19,8 @@ K = FailureKind
     ("step", "code", "text", "kind"),
     [
         (Step.RCPT, 451, "4.7.1 Greylisted, try again in 300 seconds", K.TRANSIENT),
-        (Step.DATA, 550, "5.4.5 Daily user sending quota exceeded.", K.TRANSIENT),
-        (Step.DATA, 554, "5.2.0 STOREDRV SubmissionQuotaExceeded", K.TRANSIENT),
+        (Step.DATA, 550, "5.4.5 Daily user sending quota exceeded.", K.THROTTLED),
+        (Step.DATA, 554, "5.2.0 STOREDRV SubmissionQuotaExceeded", K.THROTTLED),
         (Step.MAIL, 421, "4.3.2 Service not available, closing transmission channel", K.TRANSIENT),
         (Step.AUTH, 535, "5.7.8 Username and Password not accepted.", K.ACCOUNT),
         (Step.AUTH, 535, "5.7.139 Authentication unsuccessful", K.ACCOUNT),

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "axes",
     "emisario.accounts",
     "emisario.console",
+    "emisario.outbox",
 ]
 # The demo app (its local mailbox page) is added by the demo and test settings only: a
 # deployment never loads aiosmtpd or trustme.

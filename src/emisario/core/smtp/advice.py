@@ -99,6 +99,18 @@ class Advice(enum.StrEnum):
     """Microsoft 365, 554 5.2.0 STOREDRV submission quota exceeded."""
     SENDING_QUOTA_EXCEEDED = "sending_quota_exceeded"
     """550 5.4.5: the daily sending limit of the account was reached."""
+    HOURLY_QUOTA_EXCEEDED = "hourly_quota_exceeded"
+    """The hosting's hourly cap was reached ("max emails per hour", "messages per hour
+    exceeded"): sending resumes within the hour."""
+    SENDING_RATE_LIMITED = "sending_rate_limited"
+    """The account sends faster than the provider allows (Amazon SES "454 Throttling failure:
+    Maximum sending rate exceeded", "rate limit", "too many emails"): slow down a little."""
+    CONCURRENCY_LIMITED = "concurrency_limited"
+    """Too many sessions of this account at once (Microsoft 365 "432 4.3.2 ... thread limit",
+    "concurrent connections limit exceeded")."""
+    LOGIN_RATE_LIMITED = "login_rate_limited"
+    """Too many logins in a short time (Gmail "454 4.7.0 Too many login attempts"): the
+    password is right, the account must wait before it logs in again."""
     RELAY_DENIED = "relay_denied"
     """The server will not relay to that recipient (550/554 5.7.1), usually missing AUTH."""
     RELAY_DENIED_AUTHENTICATED = "relay_denied_authenticated"
@@ -223,6 +235,22 @@ _SENDER_TEXT = _text(r"not owned by|\bsend(ing)? as\b|^\s*5\.7\.\d{1,3}\b.*\bsen
 """A policy refusal of the From address (Postfix's "not owned by user", "send as"); a 5.1.8
 "Sender address rejected: Domain not found" is about the address itself, not the account."""
 
+_CONCURRENCY_TEXT = _text(
+    r"concurrent (smtp )?connections|too many (concurrent |simultaneous )?(smtp )?connections"
+    r"|thread limit"
+)
+"""Microsoft 365 "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded" and
+"Concurrent connections limit exceeded" (fastapi-mail#75), Exim's "421 Too many concurrent
+SMTP connections", SocketLabs' "421 4.4.5 Too many connections from your host"."""
+_RATE_TEXT = _text(
+    r"throttl|rate limit|sending rate|too many (e-?mails|messages)\b|outgoing messages"
+    r"|(sending|relay|peak|message) limit|send(ing)? quota"
+)
+"""Amazon SES "454 Throttling failure: Maximum sending rate exceeded", OVH "sorry, too many
+emails (#5.7.1)", Plex "554 5.7.0 ... limit on the number of allowed outgoing messages was
+exceeded", Google "450 4.2.1 Peak SMTP relay limit exceeded". A full *recipient* mailbox
+("552 5.2.2 over quota") is not a sending limit and does not match."""
+
 ASKS_FOR_CREDENTIALS = frozenset(
     {
         A.AUTH_REQUIRED,
@@ -279,9 +307,20 @@ RULES: tuple[Rule, ...] = (
     Rule(A.M365_SEND_AS_DENIED, enhanced=_set("5.7.60")),
     Rule(A.M365_SEND_AS_DENIED, text=_text(r"SendAsDenied")),
     Rule(A.M365_TRAFFIC_REFUSED, enhanced=_set("5.7.708")),
+    # Sending limits (issue 8): the account must pause, the message is fine, even on a 5xx.
+    # Concurrency first: Microsoft's thread limit also says STOREDRV.
+    Rule(A.CONCURRENCY_LIMITED, text=_CONCURRENCY_TEXT),
+    Rule(
+        A.LOGIN_RATE_LIMITED, text=_text(r"too many (login|auth\w*|sign-?in) (attempts|failures)")
+    ),
+    # "452 4.4.5 Maximum number of messages per session exceeded" is a session cap, not a
+    # day's quota: a new session may go on at once (Frappe PR #40837).
+    Rule(A.TEMPORARY_REJECTION, reply_class=4, text=_text(r"per (session|connection)")),
     Rule(A.M365_SUBMISSION_QUOTA, text=_text(r"STOREDRV|SubmissionQuotaExceeded")),
+    Rule(A.SENDING_QUOTA_EXCEEDED, text=_text(r"\bdaily\b.*\b(quota|limit)")),
+    Rule(A.HOURLY_QUOTA_EXCEEDED, text=_text(r"per hour|hourly (quota|limit)")),
     Rule(A.SENDING_QUOTA_EXCEEDED, enhanced=_set("5.4.5", "4.4.5")),
-    Rule(A.SENDING_QUOTA_EXCEEDED, text=_text(r"daily (user )?sending (quota|limit)")),
+    Rule(A.SENDING_RATE_LIMITED, text=_RATE_TEXT),
     Rule(A.SENDER_NOT_VERIFIED, text=_text(r"verified sender identity")),
     Rule(A.SENDER_NOT_VERIFIED, text=_text(r"(email )?address is not verified")),
     # STARTTLS refused by a reply (454 4.7.0 TLS not available) is not a temporary glitch.

@@ -3,9 +3,10 @@
 :func:`describe` turns an exception from the socket, TLS or aiosmtplib into the facts a verdict
 needs: a local :class:`Fault` or the server's reply code, and a short text (the server's own
 words when it spoke). :func:`failure_kind` says what a sender should do about an
-:class:`Advice`: Probar only reports, CRONUS retries the transient, fails over on account-level
-errors and fails fast on a recipient the server refused for good. Both are pure: Probar,
-Detectar and CRONUS call the same functions, so they never disagree about a failure.
+:class:`Advice`: Probar only reports, CRONUS retries the transient, pauses a throttled account,
+fails over on account-level errors and fails fast on a recipient the server refused for good.
+Both are pure: Probar, Detectar and CRONUS call the same functions, so they never disagree
+about a failure.
 """
 
 from __future__ import annotations
@@ -67,11 +68,16 @@ class FailureKind(enum.StrEnum):
     """What a sender does about a failure."""
 
     TRANSIENT = "transient"
-    """Try again later through the same account: the network, a busy or greylisting server,
-    a quota that resets (RFC 5321 4xx, timeouts, dropped connections)."""
+    """Try again later through the same account: the network, a busy or greylisting server
+    (RFC 5321 4xx, timeouts, dropped connections)."""
+    THROTTLED = "throttled"
+    """The account is over one of its provider's sending limits (daily or hourly quota,
+    sending rate, concurrent sessions, logins). The message is fine and must never fail for
+    it, even when the reply is a 5xx (Gmail 550 5.4.5, Microsoft 365 554 5.2.0): pause the
+    account until the limit resets and send through the next account meanwhile."""
     ACCOUNT = "account"
-    """This account cannot send now (credentials, TLS, policy, quota, SMTP AUTH disabled): try
-    the next account of the type, and tell whoever configures it."""
+    """This account cannot send now (credentials, TLS, policy, SMTP AUTH disabled): try the
+    next account of the type, and tell whoever configures it."""
     RECIPIENT = "recipient"
     """The server refused this recipient for good (5xx at RCPT): other recipients and other
     messages are unaffected; never retried."""
@@ -88,12 +94,21 @@ _TRANSIENT = frozenset(
         Advice.TEMPORARY_REJECTION,
         Advice.SERVER_DISCONNECTED,
         Advice.NETWORK_UNREACHABLE,
-        Advice.SENDING_QUOTA_EXCEEDED,
-        Advice.M365_SUBMISSION_QUOTA,
     }
 )
-"""Quota replies (Gmail 550 5.4.5, Microsoft 365 STOREDRV) are transient although they are
-5xx: the account only needs a pause, and treating them as permanent loses the mail."""
+_THROTTLED = frozenset(
+    {
+        Advice.SENDING_QUOTA_EXCEEDED,
+        Advice.M365_SUBMISSION_QUOTA,
+        Advice.HOURLY_QUOTA_EXCEEDED,
+        Advice.SENDING_RATE_LIMITED,
+        Advice.CONCURRENCY_LIMITED,
+        Advice.LOGIN_RATE_LIMITED,
+    }
+)
+"""Quota replies (Gmail 550 5.4.5, Microsoft 365 STOREDRV) are never permanent although they
+are 5xx: the account only needs a pause, and treating them as permanent loses the mail
+(gophish#1604, zotonic#3508)."""
 _RECIPIENT = frozenset({Advice.RECIPIENT_REFUSED})
 _MESSAGE = frozenset({Advice.MESSAGE_REJECTED})
 
@@ -103,6 +118,8 @@ def failure_kind(advice: Advice | str) -> FailureKind:
     advice = Advice(advice)
     if advice in _TRANSIENT:
         return FailureKind.TRANSIENT
+    if advice in _THROTTLED:
+        return FailureKind.THROTTLED
     if advice in _RECIPIENT:
         return FailureKind.RECIPIENT
     if advice in _MESSAGE:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from emisario.core.addresses import normalize_host
+from emisario.core.dispatch.limits import NO_LIMITS, SendingLimits
 from emisario.core.errors import InvalidValue
 from emisario.core.smtp.endpoint import SecurityMode
 
@@ -86,6 +87,9 @@ class Preset:
     """Other port and mode pairs the provider also accepts, best first."""
     mx_suffixes: tuple[str, ...] = ()
     """MX host suffixes that reveal the provider behind a company's own domain."""
+    limits: SendingLimits = NO_LIMITS
+    """The sending limits the provider publishes, which CRONUS enforces unless the account
+    sets its own; a limit nobody published is None (not enforced)."""
 
     @property
     def combinations(self) -> tuple[tuple[int, SecurityMode], ...]:
@@ -103,6 +107,11 @@ GMAIL = Preset(
     notes=(PresetNote.APP_PASSWORD, PresetNote.DAILY_QUOTA),
     alternatives=((587, SecurityMode.STARTTLS),),
     mx_suffixes=("google.com", "googlemail.com"),
+    # Google Workspace, user SMTP: 2,000 messages and 10,000 recipients a rolling day, 100
+    # recipients per message (support.google.com/a/answer/166852). No published session cap.
+    limits=SendingLimits(
+        messages_per_day=2000, recipients_per_day=10_000, recipients_per_message=100
+    ),
 )
 OUTLOOK = Preset(
     key="outlook",
@@ -113,6 +122,9 @@ OUTLOOK = Preset(
     domains=("outlook.com", "outlook.es", "hotmail.com", "hotmail.es", "live.com", "msn.com"),
     notes=(PresetNote.APP_PASSWORD, PresetNote.BASIC_AUTH_RETIRING, PresetNote.DAILY_QUOTA),
     mx_suffixes=("olc.protection.outlook.com",),
+    # About 300 messages a day and 100 recipients per message (msoutlook.info/question/235,
+    # Microsoft Q&A; not an official page).
+    limits=SendingLimits(messages_per_day=300, recipients_per_message=100),
 )
 MICROSOFT_365 = Preset(
     key="microsoft365",
@@ -126,6 +138,15 @@ MICROSOFT_365 = Preset(
         PresetNote.DAILY_QUOTA,
     ),
     mx_suffixes=("mail.protection.outlook.com",),
+    # Exchange Online SMTP AUTH: 30 messages a minute, 10,000 recipients a day, 3 concurrent
+    # connections per mailbox (MicrosoftDocs/SupportArticles-docs, smtp-submission-
+    # improvements.md); 500 recipients per message by default (Exchange Online limits).
+    limits=SendingLimits(
+        messages_per_minute=30,
+        recipients_per_day=10_000,
+        recipients_per_message=500,
+        concurrent_sessions=3,
+    ),
 )
 YAHOO = Preset(
     key="yahoo",
@@ -181,6 +202,9 @@ AMAZON_SES = Preset(
         PresetNote.SES_REGION,
     ),
     alternatives=((465, SecurityMode.TLS), (2587, SecurityMode.STARTTLS)),
+    # 50 recipients per message (SendRawEmail docs). The rate and the daily quota are per
+    # account (a new one is in the sandbox: 200 a day, 1 a second), so the account sets them.
+    limits=SendingLimits(recipients_per_message=50),
 )
 SENDGRID = Preset(
     key="sendgrid",
@@ -192,6 +216,8 @@ SENDGRID = Preset(
     login_hint="apikey",
     notes=(PresetNote.LOGIN_APIKEY, PresetNote.VERIFIED_SENDER),
     alternatives=((465, SecurityMode.TLS), (2525, SecurityMode.STARTTLS)),
+    # At most 5,000 messages per SMTP connection (SendGrid, "Integrating with the SMTP API").
+    limits=SendingLimits(messages_per_session=5000),
 )
 MAILGUN = Preset(
     key="mailgun",
