@@ -1,7 +1,7 @@
 """Shared pytest set-up: the real SMTP servers, certificates and file databases live in
 ``tests/support``."""
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.databases"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.databases", "tests.support.companies"]
 
 
 def _on_postgres() -> bool:

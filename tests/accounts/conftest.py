@@ -1,10 +1,8 @@
 """The console's roles and accounts, for the service-level tests of the same rules."""
 
 from tests.console.conftest import (  # noqa: F401  (fixtures)
-    acme,
     company_account,
     foreign_account,
-    otra,
     roles,
     system_account,
 )

@@ -1,17 +1,7 @@
 import pytest
 from django.test import Client
 
-from tests.factories import make_account, make_company, make_user
-
-
-@pytest.fixture
-def acme(db):
-    return make_company("ACME", "Acme S.A.")
-
-
-@pytest.fixture
-def otra(db):
-    return make_company("OTRA", "Otra S.A.")
+from tests.factories import make_account, make_user
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ files under the test's own directory."""
 
 import pytest
 
-from tests.factories import make_account, make_company
+from tests.factories import make_account
 
 
 @pytest.fixture(autouse=True)
@@ -11,16 +11,6 @@ def attachment_root(settings, tmp_path):
     root = tmp_path / "attachments"
     settings.EMISARIO_ATTACHMENT_ROOT = str(root)
     return root
-
-
-@pytest.fixture
-def acme(db):
-    return make_company("ACME", "Acme S.A.")
-
-
-@pytest.fixture
-def otra(db):
-    return make_company("OTRA", "Otra S.A.")
 
 
 @pytest.fixture

@@ -336,30 +336,26 @@ def _key(value: Any, index: int | None) -> str | None:
     return value
 
 
-def _company(value: Any, index: int | None, cache: dict[Any, Company] | None = None) -> Company:
-    if isinstance(value, Company) and value.pk is not None:
+def _by_code(model, value: Any, index: int | None, cache: dict | None, *, code: str, field: str):
+    """A company or account type given as itself or by its code (cached for bulk intake)."""
+    if isinstance(value, model) and value.pk is not None:
         return value
     if cache is not None and value in cache:
         return cache[value]
-    found = Company.objects.filter(code=value).first() if isinstance(value, str) else None
+    found = model.objects.filter(code=value).first() if isinstance(value, str) else None
     if found is None:
-        raise _fail("unknown_company", "company", index)
+        raise _fail(code, field, index)
     if cache is not None:
         cache[value] = found
     return found
+
+
+def _company(value: Any, index: int | None, cache: dict[Any, Company] | None = None) -> Company:
+    return _by_code(Company, value, index, cache, code="unknown_company", field="company")
 
 
 def _account_type(value: Any, index: int | None, cache: dict[Any, AccountType] | None = None):
-    if isinstance(value, AccountType) and value.pk is not None:
-        return value
-    if cache is not None and value in cache:
-        return cache[value]
-    found = AccountType.objects.filter(code=value).first() if isinstance(value, str) else None
-    if found is None:
-        raise _fail("unknown_type", "account_type", index)
-    if cache is not None:
-        cache[value] = found
-    return found
+    return _by_code(AccountType, value, index, cache, code="unknown_type", field="account_type")
 
 
 def _draft(
