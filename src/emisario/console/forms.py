@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from emisario.accounts.models import AccountType, Company, SecurityChoice, SmtpAccount
 from emisario.accounts.services import AccountInput
-from emisario.console.messages import INVALID_VALUE, SSL_CONFLICT
+from emisario.console.messages import INVALID_VALUE, SECURITY_AUTOMATIC, SSL_CONFLICT
 from emisario.console.preset_notes import preset_name
 from emisario.core.addresses import (
     header_text,
@@ -50,7 +50,7 @@ class AccountForm(forms.Form):
     security = forms.ChoiceField(
         label=_("Security"),
         required=False,
-        choices=[(AUTO, _("Automatic (from SSL and port)")), *SecurityChoice.choices],
+        choices=[(AUTO, SECURITY_AUTOMATIC), *SecurityChoice.choices],
     )
     login = forms.CharField(
         label=_("Login name"),

@@ -89,6 +89,8 @@ def quoted_printable(text: str) -> bytes:
 def _qp_line(raw: bytes) -> str:
     """One hard line, folded with soft breaks ("=" CRLF) between whole tokens (never inside
     an "=XX" escape)."""
+    if _is_literal_line(raw):
+        return raw.decode("ascii")  # most lines of a body: nothing to escape, nothing to fold
     parts: list[str] = []
     current = ""
     for position in range(len(raw)):
@@ -102,6 +104,20 @@ def _qp_line(raw: bytes) -> str:
         current += token
     parts.append(current)
     return "=\r\n".join(parts)
+
+
+_LITERAL_OR_BLANK = bytes(sorted(_LITERAL | {0x20, 0x09}))
+
+
+def _is_literal_line(raw: bytes) -> bool:
+    """A line that quoted-printable writes unchanged: short enough, only literal characters and
+    inner blanks, and no leading "." or "From "."""
+    return (
+        len(raw) <= QP_LINE
+        and not raw.translate(None, _LITERAL_OR_BLANK)
+        and not raw.endswith((b" ", b"\t"))
+        and not raw.startswith((b".", b"From "))
+    )
 
 
 def _qp_token(raw: bytes, position: int, *, line_start: bool) -> str:
