@@ -4,6 +4,7 @@ files under the test's own directory."""
 import pytest
 
 from tests.factories import make_account
+from tests.outbox.cronus_support import cronus_settings  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -19,9 +20,12 @@ def acme_account(acme):
 
 
 def stored_files(root):
-    """Attachment files on disk (temporary ones excluded)."""
+    """Attachment files on disk: temporary ones and rendered message bodies (every message
+    has one, under ``bodies/``) excluded."""
     if not root.exists():
         return []
     return sorted(
-        p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != "tmp"
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] not in ("tmp", "bodies")
     )

@@ -40,6 +40,8 @@ class Script:
     """Offer AUTH on an unencrypted session too, as some internal relays do."""
     smtputf8: bool = False
     """Offer SMTPUTF8 (RFC 6531); aiosmtpd does not by default."""
+    rcpt_replies: dict[str, str] = field(default_factory=dict)
+    """A reply for RCPT TO of one address only (a partial refusal)."""
 
 
 class ScriptedSMTP(SMTP):
@@ -151,6 +153,8 @@ class ScriptedHandler(MailboxHandler):
         reply = await self._scripted(smtp, Step.RCPT)
         if reply is not MISSING:
             return reply
+        if address in self.server.script.rcpt_replies:
+            return self.server.script.rcpt_replies[address]
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         self.server.rcpt_options.append(list(options))

@@ -22,6 +22,8 @@ from pathlib import Path
 from django.conf import settings
 
 MB = 1024 * 1024
+NOTIFY_CHANNEL = "emisario_outbox"
+"""PostgreSQL channel intake notifies and CRONUS listens on."""
 
 
 def expiry() -> timedelta:

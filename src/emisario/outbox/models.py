@@ -76,6 +76,16 @@ class OutboundMessage(models.Model):
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     """The caller's key: the same key for the same company returns the first message."""
     recipient_count = models.PositiveIntegerField(default=0)
+    mime_head = models.TextField(blank=True)
+    """The top-level Content-Type and Content-Transfer-Encoding fields of the rendered body
+    (``emisario.core.mail.mime``); the worker writes its own header block, then these."""
+    body = models.ForeignKey(
+        "Attachment", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    """The MIME body, rendered once at intake and stored as a file: never built at send time."""
+    body_size = models.PositiveBigIntegerField(default=0)
+    needs_smtputf8 = models.BooleanField(default=False)
+    """An address has a non-ASCII local part: only a server offering SMTPUTF8 can take it."""
 
     status = models.CharField(
         max_length=20, choices=MessageStatus.choices, default=MessageStatus.QUEUED
@@ -88,6 +98,9 @@ class OutboundMessage(models.Model):
     )
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    data_started_at = models.DateTimeField(null=True, blank=True)
+    """Written just before DATA: if the worker dies before recording the reply, the next
+    claim marks that attempt "possibly delivered" (the server may have it already)."""
 
     last_error_code = models.CharField(max_length=40, blank=True)
     """A stable code (e.g. ``expired``, ``recipients_refused``), translated by the console."""
@@ -278,3 +291,111 @@ class MessageAttachment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.content_type})"
+
+
+# --- what the workers share about accounts (state in the database, never in a process) ------
+
+
+def health_key(account_id: int | None) -> str:
+    """The key of an account's shared state: ``account:<id>``, or ``generic`` for the
+    administrator's generic account (it has no row of its own)."""
+    return "generic" if account_id is None else f"account:{account_id}"
+
+
+class AccountLimits(models.Model):
+    """An account's own sending limits, over its provider's preset (empty: the preset's)."""
+
+    account = models.OneToOneField(
+        SmtpAccount, on_delete=models.CASCADE, related_name="sending_limits"
+    )
+    messages_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    messages_per_hour = models.PositiveIntegerField(null=True, blank=True)
+    messages_per_day = models.PositiveIntegerField(null=True, blank=True)
+    recipients_per_day = models.PositiveIntegerField(null=True, blank=True)
+    recipients_per_message = models.PositiveIntegerField(null=True, blank=True)
+    concurrent_sessions = models.PositiveIntegerField(null=True, blank=True)
+    messages_per_session = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sending limits")
+        verbose_name_plural = _("sending limits")
+
+    def __str__(self) -> str:
+        return f"limits of {self.account_id}"
+
+
+class AccountHealth(models.Model):
+    """One account's pause and circuit breaker as every worker sees them, and the console's
+    pause switch. ``key`` is :func:`health_key`."""
+
+    key = models.CharField(max_length=40, unique=True)
+    account = models.ForeignKey(
+        SmtpAccount, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    switched_off = models.BooleanField(default=False)
+    """The pause switch: no worker sends through this account until it is turned off."""
+    paused_until = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=30, blank=True)
+    breaker_state = models.CharField(max_length=10, default="closed")
+    breaker_failures = models.PositiveIntegerField(default=0)
+    breaker_trips = models.PositiveIntegerField(default=0)
+    breaker_opened_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("account health")
+        verbose_name_plural = _("account health")
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.breaker_state})"
+
+
+class CompanyHold(models.Model):
+    """The company's pause switch: while the row exists no worker claims its mail."""
+
+    company = models.OneToOneField(Company, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("company sending pause")
+        verbose_name_plural = _("company sending pauses")
+
+    def __str__(self) -> str:
+        return f"hold on {self.company_id}"
+
+
+class SessionSlot(models.Model):
+    """One of an account's concurrent sessions, leased by a worker: the cap (Microsoft 365
+    allows 3) holds across hosts because a session opens only after its slot is taken."""
+
+    key = models.CharField(max_length=40)
+    number = models.PositiveSmallIntegerField()
+    owner = models.CharField(max_length=100, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "number"], name="outbox_session_slot_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}#{self.number} {self.owner or '-'}"
+
+
+class SendReservation(models.Model):
+    """A send counted against an account's limits, taken before the message goes and kept
+    until a window's length after it ended, so no rolling window ever holds more sends than
+    the limit, whatever the number of workers."""
+
+    key = models.CharField(max_length=40)
+    reserved_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        indexes = [models.Index(fields=["key", "reserved_at"], name="outbox_reservation_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.reserved_at:%H:%M:%S}"

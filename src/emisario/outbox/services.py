@@ -25,20 +25,28 @@ import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from emisario.accounts.models import AccountType, Company, SmtpAccount
 from emisario.core.accounts import DEFAULT_TYPE, NoAccountAvailable, resolve_account
-from emisario.core.addresses import normalize_address, normalize_host, refuse_control_characters
+from emisario.core.addresses import (
+    needs_smtputf8,
+    normalize_address,
+    normalize_host,
+    refuse_control_characters,
+)
 from emisario.core.errors import InvalidValue
 from emisario.core.mail import headers as mail_headers
+from emisario.core.mail import mime
 from emisario.outbox import conf, storage
 from emisario.outbox.models import (
+    Attachment,
     MessageAttachment,
     MessageStatus,
     OutboundMessage,
@@ -463,8 +471,11 @@ def make_message_id(domain: str, when: datetime) -> str:
 # --- writing --------------------------------------------------------------------------------
 
 
-def _new_message(draft: _Draft, now: datetime, domain: str) -> OutboundMessage:
+def _new_message(
+    draft: _Draft, now: datetime, domain: str, rendered: Mapping[str, Any] | None = None
+) -> OutboundMessage:
     return OutboundMessage(
+        **(rendered or {}),
         company=draft.company,
         account_type=draft.account_type,
         from_address=draft.from_address,
@@ -503,10 +514,12 @@ def _open(attachment: _Attachment) -> tuple[BinaryIO, bool]:
     return source, False
 
 
-def _attachment_rows(message: OutboundMessage, draft: _Draft) -> list[MessageAttachment]:
+def _store_attachments(draft: _Draft) -> list[tuple[Attachment, _Attachment]]:
+    """Store each attachment's content (once per distinct content) and return it with the
+    caller's name and type for the message."""
     limit = conf.attachment_max_bytes()
     remaining = limit
-    rows = []
+    stored = []
     for position, attachment in enumerate(draft.attachments):
         where = f"attachments[{position}]"
         try:
@@ -525,22 +538,66 @@ def _attachment_rows(message: OutboundMessage, draft: _Draft) -> list[MessageAtt
             if owned:
                 stream.close()
         remaining -= blob.size
-        rows.append(
-            MessageAttachment(
-                message=message,
-                blob=blob,
-                filename=attachment.filename,
-                content_type=attachment.content_type,
-                position=position,
-            )
+        stored.append((blob, attachment))
+    return stored
+
+
+def _attachment_rows(
+    message: OutboundMessage, stored: list[tuple[Attachment, _Attachment]]
+) -> list[MessageAttachment]:
+    return [
+        MessageAttachment(
+            message=message,
+            blob=blob,
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+            position=position,
         )
-    return rows
+        for position, (blob, attachment) in enumerate(stored)
+    ]
+
+
+def _render(draft: _Draft, stored: list[tuple[Attachment, _Attachment]]) -> dict[str, Any]:
+    """The message's MIME body, rendered now and written to a file, so the worker only writes
+    bytes (``emisario.core.mail.mime``). Returns the message's fields, with ``body`` the
+    file's ``(sha256, size, name)``: :func:`_with_body_rows` turns it into the row."""
+    parts = [
+        mime.AttachmentPart(
+            attachment.filename, attachment.content_type, partial(blob.chunks, storage.CHUNK)
+        )
+        for blob, attachment in stored
+    ]
+    rendered = mime.render_body(text=draft.text, html=draft.html, attachments=parts)
+    body = storage.write_file(rendered.chunks, prefix=storage.BODIES)
+    addresses = [address for _kind, address, _name in draft.recipients]
+    if draft.from_address:
+        addresses.append(draft.from_address)
+    return {
+        "mime_head": rendered.head.decode("ascii"),
+        "body": body,
+        "body_size": body[1],
+        "needs_smtputf8": any(needs_smtputf8(address) for address in addresses),
+    }
+
+
+def _with_body_rows(rendered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rendered`` with each body file replaced by its Attachment row (one bulk write)."""
+    rows = storage.rows_for(fields["body"] for fields in rendered)
+    return [{**fields, "body": rows[fields["body"][0]]} for fields in rendered]
 
 
 def _existing(company: Company, key: str | None) -> OutboundMessage | None:
     if key is None:
         return None
     return OutboundMessage.objects.filter(company=company, idempotency_key=key).first()
+
+
+def _notify_workers() -> None:
+    """Wake CRONUS workers when the caller's transaction commits (PostgreSQL delivers a
+    NOTIFY only then, and folds repeats within one transaction). Elsewhere they poll."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [conf.NOTIFY_CHANNEL])
 
 
 def enqueue(
@@ -582,7 +639,9 @@ def enqueue(
         headers=headers,
         idempotency_key=idempotency_key,
     )
-    return _enqueue_draft(draft, None)
+    message = _enqueue_draft(draft, None)
+    _notify_workers()
+    return message
 
 
 def enqueue_many(items: Iterable[Mapping[str, Any]], *, chunk_size: int = BULK_CHUNK) -> list[int]:
@@ -612,6 +671,8 @@ def enqueue_many(items: Iterable[Mapping[str, Any]], *, chunk_size: int = BULK_C
                 chunk = []
         if chunk:
             ids.extend(_write_chunk(chunk, domains, seen_keys))
+        if ids:
+            _notify_workers()
     return ids
 
 
@@ -631,6 +692,8 @@ def _write_chunk(
                 seen_keys[(company_id, key)] = pk
     now = timezone.now()
     fresh: list[tuple[_Draft, OutboundMessage]] = []
+    stored: dict[int, list[tuple[Attachment, _Attachment]]] = {}
+    pending: list[tuple[_Draft, dict[str, Any]]] = []
     claimed: set[tuple[int, str]] = set()
     for draft in chunk:
         slot = (draft.company.pk, draft.idempotency_key)
@@ -638,7 +701,11 @@ def _write_chunk(
             continue
         if draft.idempotency_key is not None:
             claimed.add(slot)  # type: ignore[arg-type]
-        fresh.append((draft, _new_message(draft, now, _id_domain(draft, domains))))
+        stored[id(draft)] = files = _store_attachments(draft)
+        pending.append((draft, _render(draft, files)))
+    bodies = _with_body_rows([fields for _draft, fields in pending])
+    for (draft, _fields), fields in zip(pending, bodies, strict=True):
+        fresh.append((draft, _new_message(draft, now, _id_domain(draft, domains), fields)))
     try:
         with transaction.atomic():
             OutboundMessage.objects.bulk_create([m for _, m in fresh])
@@ -646,7 +713,8 @@ def _write_chunk(
                 [r for d, m in fresh for r in _recipient_rows(m, d)], batch_size=BULK_CHUNK
             )
             MessageAttachment.objects.bulk_create(
-                [a for d, m in fresh for a in _attachment_rows(m, d)], batch_size=BULK_CHUNK
+                [a for d, m in fresh for a in _attachment_rows(m, stored[id(d)])],
+                batch_size=BULK_CHUNK,
             )
     except IntegrityError:
         # A concurrent transaction queued one of these keys meanwhile: one by one, each in
@@ -675,7 +743,12 @@ def _enqueue_draft(draft: _Draft, domains: dict[tuple[int, int], str] | None) ->
             # The message first: on a concurrent key it waits here, before any file work.
             message.save(force_insert=True)
             Recipient.objects.bulk_create(_recipient_rows(message, draft))
-            MessageAttachment.objects.bulk_create(_attachment_rows(message, draft))
+            files = _store_attachments(draft)
+            MessageAttachment.objects.bulk_create(_attachment_rows(message, files))
+            rendered = _with_body_rows([_render(draft, files)])[0]
+            for name, value in rendered.items():
+                setattr(message, name, value)
+            message.save(update_fields=list(rendered))
     except IntegrityError:
         first = _existing(draft.company, draft.idempotency_key)
         if first is None:

@@ -21,10 +21,10 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from django.core.files.storage import FileSystemStorage
 from django.db import IntegrityError, transaction
@@ -78,8 +78,33 @@ def store(stream: BinaryIO, *, limit: int):
     Runs inside the caller's transaction: the row is created in a savepoint, and a concurrent
     insert of the same content (the unique ``sha256``) returns the winner's row.
     """
+    return store_chunks(iter(lambda: stream.read(CHUNK), b""), limit=limit)
+
+
+def store_chunks(chunks: Iterable[bytes], *, limit: int | None = None, prefix: str = ""):
+    """:func:`store` for bytes that come as chunks."""
     from emisario.outbox.models import Attachment
 
+    sha256, size, name = write_file(chunks, limit=limit, prefix=prefix)
+    existing = Attachment.objects.filter(sha256=sha256).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return Attachment.objects.create(sha256=sha256, size=size, content=name)
+    except IntegrityError:  # the same content, stored by a concurrent transaction
+        return Attachment.objects.get(sha256=sha256)
+
+
+BODIES = "bodies/"
+"""Where rendered message bodies live, apart from the attachments they encode."""
+
+
+def write_file(
+    chunks: Iterable[bytes], *, limit: int | None = None, prefix: str = ""
+) -> tuple[str, int, str]:
+    """Write ``chunks`` under their hash (durably: fsync before the rename) and return
+    ``(sha256, size, name)``; no row is written. Raises :class:`TooLarge` past ``limit``."""
     root = Path(_storage.location)
     (root / TMP).mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=root / TMP, prefix="incoming-")
@@ -87,30 +112,44 @@ def store(stream: BinaryIO, *, limit: int):
     size = 0
     try:
         with os.fdopen(fd, "wb") as out:
-            while chunk := stream.read(CHUNK):
+            for chunk in chunks:
+                if isinstance(chunk, str):
+                    raise TypeError("a text-mode file: read() gave str")
                 size += len(chunk)
-                if size > limit:
+                if limit is not None and size > limit:
                     raise TooLarge(size)
                 digest.update(chunk)
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
         sha256 = digest.hexdigest()
-        existing = Attachment.objects.filter(sha256=sha256).first()
-        if existing is not None:
-            return existing
-        name = blob_name(sha256)
+        name = prefix + blob_name(sha256)
         final = root / name
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, final)
-        try:
-            with transaction.atomic():
-                return Attachment.objects.create(sha256=sha256, size=size, content=name)
-        except IntegrityError:  # the same content, stored by a concurrent transaction
-            return Attachment.objects.get(sha256=sha256)
+        if not final.exists():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+        return sha256, size, name
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def rows_for(files: Iterable[tuple[str, int, str]]) -> dict[str, Any]:
+    """The Attachment row of every file :func:`write_file` wrote, by hash, in two queries
+    whatever their number (bulk intake)."""
+    from emisario.outbox.models import Attachment
+
+    wanted = {sha: (size, name) for sha, size, name in files}
+    rows = Attachment.objects.in_bulk(list(wanted), field_name="sha256")
+    missing = [
+        Attachment(sha256=sha, size=size, content=name)
+        for sha, (size, name) in wanted.items()
+        if sha not in rows
+    ]
+    if missing:
+        Attachment.objects.bulk_create(missing, ignore_conflicts=True)
+        rows.update(Attachment.objects.in_bulk([a.sha256 for a in missing], field_name="sha256"))
+    return rows
 
 
 def iter_chunks(name: str, chunk_size: int = CHUNK) -> Iterator[bytes]:

@@ -1,0 +1,154 @@
+"""Claims: which worker holds which message, for how long.
+
+A claim is one short transaction that moves due rows to "sending" under a lease (owner,
+expiry) and returns their ids; no transaction is ever open while SMTP talks. On PostgreSQL the
+rows are picked with ``FOR UPDATE SKIP LOCKED`` inside a CTE, so concurrent workers on any
+number of hosts never wait for each other and never take the same row (the CTE keeps the
+planner from updating more rows than the limit, as Oban found). On SQLite the transaction is
+``BEGIN IMMEDIATE`` (``emisario.config.database``): one writer at a time, the others wait on
+the busy timeout.
+
+A lease that expired (its worker died, or stalled past it) makes the row claimable again. When
+the dead worker had started DATA (``data_started_at``), the server may have the message: the
+claim records that attempt as interrupted and *possibly delivered*, so the one duplicate no
+mail system can avoid is visible, and the resend carries the same Message-ID.
+
+Rows of a company whose pause switch is on (:class:`~.models.CompanyHold`) are never claimed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Case, Value, When
+from django.utils import timezone
+
+from emisario.outbox.models import (
+    Attempt,
+    AttemptOutcome,
+    MessageStatus,
+    OutboundMessage,
+)
+
+# Literal SQL (no user value is ever formatted in): the rows due now, oldest first, and the
+# rows whose lease expired; companies with a pause switch on are left out by both.
+_PICK_DUE = """
+    SELECT id FROM outbox_outboundmessage
+    WHERE status IN ('queued', 'deferred') AND next_attempt_at <= %s
+      AND company_id NOT IN (SELECT company_id FROM outbox_companyhold)
+    ORDER BY next_attempt_at, id
+    LIMIT %s
+"""
+_PICK_STALE = """
+    SELECT id FROM outbox_outboundmessage
+    WHERE status = 'sending' AND lease_expires_at < %s
+      AND company_id NOT IN (SELECT company_id FROM outbox_companyhold)
+    ORDER BY lease_expires_at, id
+    LIMIT %s
+"""
+_LEASE = "SET status = 'sending', lease_owner = %s, lease_expires_at = %s"
+_RETURNING = " RETURNING {table}id, data_started_at IS NOT NULL, account_used_id"
+_POSTGRES = (
+    "WITH picked AS ({pick} FOR UPDATE SKIP LOCKED) UPDATE outbox_outboundmessage AS m "
+    + _LEASE
+    + " FROM picked WHERE m.id = picked.id"
+    + _RETURNING.format(table="m.")
+)
+_SQLITE = (
+    "UPDATE outbox_outboundmessage "
+    + _LEASE
+    + " WHERE id IN ({pick})"
+    + _RETURNING.format(table="")
+)
+
+
+def _param(value: datetime) -> object:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _update(pick: str, owner: str, expires: datetime, now: datetime, limit: int) -> list[tuple]:
+    picked = [_param(now), limit]
+    lease = [owner, _param(expires)]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_POSTGRES.format(pick=pick), [*picked, *lease])
+        else:
+            cursor.execute(_SQLITE.format(pick=pick), [*lease, *picked])
+        return list(cursor.fetchall())
+
+
+def claim(owner: str, limit: int, lease: timedelta, *, now: datetime | None = None) -> list[int]:
+    """Lease up to ``limit`` due messages to ``owner`` and return their ids, oldest due first;
+    expired leases of other workers are taken back first."""
+    if limit < 1:
+        return []
+    now = now or timezone.now()
+    expires = now + lease
+    with transaction.atomic():
+        stale = _update(_PICK_STALE, owner, expires, now, limit)
+        due = (
+            _update(_PICK_DUE, owner, expires, now, limit - len(stale))
+            if len(stale) < limit
+            else []
+        )
+        interrupted = [(pk, account) for pk, started, account in stale if started]
+        if interrupted:
+            Attempt.objects.bulk_create(
+                Attempt(
+                    message_id=pk,
+                    account_id=account,
+                    worker=owner,
+                    started_at=now,
+                    finished_at=now,
+                    outcome=AttemptOutcome.INTERRUPTED,
+                    possibly_delivered=True,
+                    server_text="the worker sending it stopped after DATA had started",
+                )
+                for pk, account in interrupted
+            )
+            OutboundMessage.objects.filter(pk__in=[pk for pk, _ in interrupted]).update(
+                data_started_at=None
+            )
+    return [row[0] for row in stale] + [row[0] for row in due]
+
+
+def renew(owner: str, lease: timedelta, *, now: datetime | None = None) -> int:
+    """Extend every lease ``owner`` holds; returns how many rows it still holds."""
+    now = now or timezone.now()
+    return OutboundMessage.objects.filter(lease_owner=owner, status=MessageStatus.SENDING).update(
+        lease_expires_at=now + lease
+    )
+
+
+def release(
+    owner: str,
+    ids: list[int] | None = None,
+    *,
+    at: datetime | None = None,
+    reason: str = "",
+) -> int:
+    """Give messages back unsent (all of ``owner``'s, or ``ids``): due again at ``at`` (now
+    by default), "queued" if never tried, else "deferred". Their attempt count is untouched:
+    a release is not an attempt."""
+    rows = OutboundMessage.objects.filter(lease_owner=owner, status=MessageStatus.SENDING)
+    if ids is not None:
+        rows = rows.filter(pk__in=ids)
+    changes: dict[str, object] = {
+        "status": Case(
+            When(attempts=0, then=Value(MessageStatus.QUEUED)),
+            default=Value(MessageStatus.DEFERRED),
+        ),
+        "lease_owner": "",
+        "lease_expires_at": None,
+        "next_attempt_at": at or timezone.now(),
+    }
+    if reason:
+        changes["last_error_code"] = reason
+    return rows.update(**changes)
+
+
+def holds(owner: str, pk: int) -> bool:
+    return OutboundMessage.objects.filter(
+        pk=pk, lease_owner=owner, status=MessageStatus.SENDING
+    ).exists()

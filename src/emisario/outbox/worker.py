@@ -1,0 +1,864 @@
+"""CRONUS: the worker that sends the outbox.
+
+One process runs a main thread and one thread per account it is sending through:
+
+- the main thread claims due messages in batches (:mod:`.claims`), resolves each message's
+  account by the seed's ladder (company accounts of the type by priority, system default
+  accounts, the generic account), skipping accounts that are switched off, paused or whose
+  circuit breaker is open (:mod:`emisario.core.dispatch.ladder`), and hands the message to
+  that account's thread;
+- an account's thread keeps one SMTP session open (:class:`~emisario.core.dispatch.session.
+  Session`) and carries message after message over it, checking the account's limits before
+  each (:mod:`.throttle`), resetting after any failed transaction and recycling the session
+  after a maximum age or count;
+- a heartbeat thread renews the leases of everything this worker holds.
+
+Every outcome goes through :func:`emisario.core.dispatch.outcome.judge`, the same table the
+console's words come from: a transient failure defers the message with backoff, a refused
+recipient fails alone, an account-level failure (connect, TLS, AUTH, 421, a quota) pauses the
+account and gives its messages back at once, so the next claim routes them to the next rung.
+
+Stopping: SIGTERM or SIGINT stops claiming; each thread finishes the message in flight,
+gives the rest back and says QUIT. A second signal exits at once; leases then expire and the
+messages are claimed again (an interrupted DATA marked possibly delivered).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import DatabaseError, close_old_connections, connection, connections
+from django.utils import timezone
+
+from emisario.accounts import crypto
+from emisario.accounts.models import SmtpAccount
+from emisario.accounts.probing import probe_tls_context
+from emisario.accounts.selectors import generic_endpoint
+from emisario.accounts.services import probe_policy
+from emisario.core.accounts import Resolution
+from emisario.core.dispatch import backoff
+from emisario.core.dispatch.ladder import AccountKey, Choice, NoneAvailable, next_account
+from emisario.core.dispatch.limits import SendingLimits, Wait, recipient_batches, session_spent
+from emisario.core.dispatch.outcome import Decision, RcptPlan, Verdict, judge, plan_after_rcpt
+from emisario.core.dispatch.session import Delivery, Reply, Session, SessionError
+from emisario.core.mail.envelope import header_block
+from emisario.core.mail.headers import HeaderError
+from emisario.core.secrets import UndecryptableSecret
+from emisario.core.smtp.endpoint import SmtpEndpoint
+from emisario.core.smtp.redact import secrets_for
+from emisario.core.smtp.steps import Step
+from emisario.outbox import claims, conf, storage, throttle
+from emisario.outbox.delivery import Job, LeaseGone, Result, kind_to, load_jobs, mark_data_started
+from emisario.outbox.delivery import record as record_result
+from emisario.outbox.models import AttemptOutcome, MessageStatus, RecipientStatus
+
+log = logging.getLogger("emisario.cronus")
+
+NO_ACCOUNT_RETRY = timedelta(minutes=1)
+"""How soon a message with no account available is looked at again, at most."""
+
+
+@dataclass
+class Options:
+    worker_id: str = ""
+    batch_size: int = 100
+    lease: timedelta = timedelta(seconds=60)
+    poll: float = 1.0
+    once: bool = False
+    max_messages: int | None = None
+    idle_close: float = 15.0
+    """Seconds a session may stay idle before QUIT."""
+    session_max_age: float = 600.0
+    session_max_messages: int = 2000
+    smtp_timeout: float = 60.0
+    threads: bool = True
+    """False: every account's messages are sent in the main thread, one account after the
+    other (tests on a database only the main thread can see; debugging)."""
+
+    def __post_init__(self) -> None:
+        if not self.worker_id:
+            self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Account:
+    """A rung of the ladder as a thread sends through it."""
+
+    key: AccountKey
+    endpoint: SmtpEndpoint
+    row: SmtpAccount | None
+    limits: SendingLimits
+    display_name: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.endpoint.sender} ({self.endpoint.target})"
+
+
+class AccountUnusable(Exception):
+    """The account's password cannot be decrypted (a key was removed): nothing can be sent
+    through it until someone saves it again."""
+
+
+def load_account(resolution: Resolution) -> Account:
+    if resolution.account is None:
+        endpoint = resolution.generic
+        assert endpoint is not None
+        return Account(None, endpoint, None, throttle.limits_for(None, endpoint.host))
+    row = SmtpAccount.objects.select_related("sending_limits").get(pk=resolution.account.id)
+    password = None
+    if row.password_token:
+        try:
+            password = crypto.decrypt(row.password_token)
+        except UndecryptableSecret as exc:
+            raise AccountUnusable(str(exc)) from None
+    endpoint = SmtpEndpoint(
+        host=row.host,
+        port=row.port,
+        security=row.security,
+        sender=row.sender,
+        login=row.login,
+        password=password,
+    )
+    return Account(
+        row.pk, endpoint, row, throttle.limits_for(row, row.host), display_name=row.display_name
+    )
+
+
+# --- one message ---------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """What the RCPT replies decided, kept for judging the end of the transaction."""
+
+    plan: RcptPlan | None = None
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+
+
+def _body(job: Job) -> Iterator[bytes]:
+    if job.body_name:
+        yield from storage.iter_chunks(job.body_name)
+
+
+def _retry(job: Job, now: datetime, text: str) -> backoff.RetryAt | backoff.Expired:
+    return backoff.schedule_retry(
+        job.attempts + 1,
+        now=now,
+        queued_at=job.created_at,
+        last_reply=text,
+        expires=job.expires_at,
+    )
+
+
+def _deferred(job: Job, result: Result, sent_before: bool) -> Result:
+    """A transient outcome: deferred with backoff, or failed as expired."""
+    now = timezone.now()
+    when = _retry(job, now, result.text)
+    if isinstance(when, backoff.RetryAt):
+        result.status = MessageStatus.DEFERRED
+        result.next_attempt_at = when.when
+        return result
+    result.status = (
+        MessageStatus.PARTIALLY_SENT if sent_before or result.accepted else MessageStatus.FAILED
+    )
+    result.outcome = AttemptOutcome.FAILED
+    result.error_code = "expired"
+    result.failed_rest = True
+    return result
+
+
+def _reply_result(verdict: Verdict, step: Step, code: int | None, text: str) -> Result:
+    return Result(
+        status=MessageStatus.DEFERRED,
+        outcome=AttemptOutcome.RETRY,
+        step=str(step),
+        code=code,
+        enhanced=verdict.enhanced or "",
+        text=text,
+        error_code=str(verdict.advice or ""),
+        verdict=verdict,
+    )
+
+
+class Runner:
+    """Sends one account's messages over one session; in its own thread unless inline."""
+
+    def __init__(self, worker: Cronus, account: Account) -> None:
+        self.worker = worker
+        self.account = account
+        self.jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self.pending = 0
+        self.closed = False
+        """Set (under ``lock``) when the runner stops taking jobs: nothing offered after that
+        can be left in its queue."""
+        self.lock = threading.Lock()
+        self.session: Session | None = None
+        self.slot: int | None = None
+        self.done = False
+        self.thread: threading.Thread | None = None
+        self.secrets = secrets_for(account.endpoint)
+
+    # -- the queue ---------------------------------------------------------------------------
+
+    def offer(self, job: Job) -> bool:
+        with self.lock:
+            if self.closed or self.done:
+                return False
+            self.pending += 1
+            self.jobs.put(job)
+            return True
+
+    def _settle(self, count: int = 1) -> None:
+        with self.lock:
+            self.pending -= count
+
+    def start(self) -> None:
+        self.thread = threading.Thread(
+            target=self._thread, name=f"cronus-{self.account.key}", daemon=True
+        )
+        self.thread.start()
+
+    def _thread(self) -> None:
+        try:
+            self.drain(wait=self.worker.options.idle_close)
+        finally:
+            connection.close()
+
+    def drain(self, *, wait: float = 0.0) -> None:
+        """Send queued jobs until the queue stays empty ``wait`` seconds, the worker stops,
+        or the account becomes unusable (then everything left is given back)."""
+        try:
+            idle_since = time.monotonic()
+            while True:
+                try:
+                    job = self.jobs.get(timeout=0.1) if wait else self.jobs.get_nowait()
+                except queue.Empty:
+                    stop = self.worker.stopping.is_set() or self.worker.draining.is_set()
+                    if not wait or stop or time.monotonic() - idle_since > wait:
+                        break
+                    continue
+                idle_since = time.monotonic()
+                if self.worker.stopping.is_set() or self.done:
+                    self._give_back([job])
+                    continue
+                try:
+                    self._one(job)
+                except DatabaseError as exc:
+                    # The database is unreachable: stop; the lease expires and any worker
+                    # claims the message again.
+                    log.error(json.dumps({"event": "database_error", "error": str(exc)[:300]}))
+                    self.done = True
+                finally:
+                    self._settle()
+                    self.worker.progress(job)
+        finally:
+            self.done = True
+            with self.lock:
+                self.closed = True
+            self._rest()
+            self._close()
+
+    def _rest(self) -> None:
+        left: list[Job] = []
+        while True:
+            try:
+                left.append(self.jobs.get_nowait())
+            except queue.Empty:
+                break
+        if left:
+            self._give_back(left)
+            self._settle(len(left))
+            for job in left:
+                self.worker.progress(job, counted=False)
+
+    def _give_back(self, jobs: list[Job], *, at: datetime | None = None, reason: str = "") -> None:
+        with contextlib.suppress(DatabaseError):
+            claims.release(self.worker.owner, [j.pk for j in jobs], at=at, reason=reason)
+
+    # -- the session -------------------------------------------------------------------------
+
+    def _close(self) -> None:
+        if self.session is not None:
+            self.session.close(quit=True)
+            self.session = None
+        if self.slot is not None:
+            with contextlib.suppress(DatabaseError):
+                throttle.free_slot(self.account.key, self.worker.owner, self.slot)
+            self.slot = None
+
+    def _session(self) -> Session | None:
+        """The open session, recycled when too old or spent; None when no slot is free."""
+        options, limits = self.worker.options, self.account.limits
+        session = self.session
+        if session is not None and session.is_open:
+            old = time.monotonic() - session.opened_at > options.session_max_age
+            spent = session_spent(limits, session.messages) or (
+                session.messages >= options.session_max_messages
+            )
+            if not (old or spent):
+                return session
+            session.close(quit=True)
+        if self.slot is None:
+            self.slot = throttle.take_slot(
+                self.account.key, self.worker.owner, limits.concurrent_sessions, options.lease
+            )
+            if self.slot is None:
+                return None
+        self.session = Session(
+            self.account.endpoint,
+            policy=self.worker.policy,
+            tls_context=self.worker.tls_context,
+            timeout=options.smtp_timeout,
+        )
+        self.session.open()
+        return self.session
+
+    # -- one message -------------------------------------------------------------------------
+
+    def _one(self, job: Job) -> None:
+        started, clock = timezone.now(), time.monotonic()
+        pending = job.pending
+        if not pending:  # every recipient already done in an earlier attempt
+            self._record(job, self._settled(job), started, clock)
+            return
+        reservation = throttle.reserve(
+            self.account.key,
+            self.account.limits,
+            recipients=len(pending),
+            lease=self.worker.options.lease,
+        )
+        if isinstance(reservation, Wait):
+            # Over a limit: this message and the rest wait, never fail.
+            self._give_back([job], at=reservation.until, reason=f"limited:{reservation.limit}")
+            self.worker.limited(job, reservation)
+            self._hold_back(reservation.until, f"limited:{reservation.limit}")
+            return
+        try:
+            try:
+                session = self._session()
+            except SessionError as exc:
+                self._account_failed(job, exc, started, clock)
+                return
+            if session is None:  # every session slot is held by other workers
+                soon = timezone.now() + timedelta(seconds=2)
+                self._give_back([job], at=soon, reason="limited:concurrent_sessions")
+                self._hold_back(soon, "limited:concurrent_sessions")
+                return
+            result = self._send(job, session, pending)
+        finally:
+            throttle.finish(reservation)
+        if result is None:  # the lease was gone before DATA: someone else has it
+            return
+        if result.verdict is not None and result.verdict.fail_over:
+            self._fail_over(job, result, started, clock)
+            return
+        self._record(job, result, started, clock)
+        if result.accepted:
+            throttle.record_success(self.account.key)
+
+    def _hold_back(self, until: datetime, reason: str) -> None:
+        """Give every queued job back until ``until`` and stop this thread."""
+        left: list[Job] = []
+        while True:
+            try:
+                left.append(self.jobs.get_nowait())
+            except queue.Empty:
+                break
+        if left:
+            self._give_back(left, at=until, reason=reason)
+            self._settle(len(left))
+            for job in left:
+                self.worker.progress(job, counted=False)
+        self.done = True
+
+    def _header(self, job: Job) -> bytes:
+        to, cc = kind_to(job)
+        endpoint = self.account.endpoint
+        return header_block(
+            sender=job.from_address or endpoint.sender,
+            sender_name="" if job.from_address else self.account.display_name,
+            to=to,
+            cc=cc,
+            reply_to=job.reply_to,
+            subject=job.subject,
+            date=job.date,
+            message_id=job.message_id,
+            extra=job.headers,
+            mime_head=job.mime_head,
+        )
+
+    def _send(self, job: Job, session: Session, pending: list) -> Result | None:
+        endpoint = self.account.endpoint
+        sender = job.from_address or endpoint.sender
+        try:
+            header = self._header(job)
+        except HeaderError as exc:
+            return Result(
+                MessageStatus.FAILED,
+                AttemptOutcome.FAILED,
+                error_code="invalid_message",
+                text=str(exc),
+                failed_rest=True,
+            )
+        total = Result(MessageStatus.SENT, AttemptOutcome.SENT)
+        sent_before = any(r.status == RecipientStatus.SENT for r in job.recipients)
+        for batch in recipient_batches(self.account.limits, [r.address for r in pending]):
+            plan = Plan()
+
+            def decide(replies: dict[str, Reply], plan: Plan = plan) -> bool:
+                for address, reply in replies.items():
+                    plan.verdicts[address] = judge(
+                        Step.RCPT,
+                        code=reply.code,
+                        text=reply.text,
+                        authenticated=session.authenticated,
+                    )
+                plan.plan = plan_after_rcpt(plan.verdicts.values())
+                if plan.plan is not RcptPlan.SEND_DATA:
+                    return False
+                mark_data_started(job, self.worker.owner)
+                return True
+
+            try:
+                delivery = session.send(
+                    sender=sender,
+                    recipients=list(batch),
+                    header=header,
+                    body=_body(job),
+                    size=len(header) + job.body_size,
+                    smtputf8=job.needs_smtputf8,
+                    before_data=decide,
+                )
+            except LeaseGone:
+                return None
+            except SessionError as exc:
+                if exc.usable:
+                    session.reset()
+                verdict = judge(
+                    exc.step,
+                    code=exc.code,
+                    text=exc.text,
+                    fault=exc.fault,
+                    authenticated=exc.authenticated,
+                )
+                failed = _reply_result(verdict, exc.step, exc.code, exc.text)
+                failed.accepted = total.accepted
+                failed.refused = total.refused
+                failed.data_sent = exc.step is Step.DATA and exc.fault is not None
+                return self._conclude(job, failed, verdict, sent_before)
+            outcome = self._transaction(delivery, plan, total)
+            if outcome is not None:
+                return self._conclude(job, outcome, outcome.verdict, sent_before)
+        return self._settled(job, total)
+
+    def _transaction(self, delivery: Delivery, plan: Plan, total: Result) -> Result | None:
+        """Fold one transaction into ``total``; a Result when it ends the attempt early."""
+        for address, verdict in plan.verdicts.items():
+            if verdict.decision is Decision.RECIPIENT_FAILED:
+                reply = delivery.recipients[address]
+                total.refused[address] = (reply.code, verdict.enhanced or "", reply.text)
+        if plan.plan is None:  # nobody accepted: session.send reset without asking
+            plan.verdicts = {
+                a: judge(Step.RCPT, code=r.code, text=r.text)
+                for a, r in delivery.recipients.items()
+            }
+            plan.plan = plan_after_rcpt(plan.verdicts.values())
+            for address, verdict in plan.verdicts.items():
+                if verdict.decision is Decision.RECIPIENT_FAILED:
+                    reply = delivery.recipients[address]
+                    total.refused[address] = (reply.code, verdict.enhanced or "", reply.text)
+        if plan.plan is RcptPlan.ALL_REFUSED:
+            return None  # settled at the end: these recipients are refused
+        if plan.plan in (RcptPlan.ABANDON_FAIL_OVER, RcptPlan.ABANDON_RETRY):
+            address, verdict = next(
+                (a, v)
+                for a, v in plan.verdicts.items()
+                if v.decision in (Decision.ACCOUNT_PAUSE, Decision.RETRY)
+                and (plan.plan is RcptPlan.ABANDON_RETRY or v.fail_over)
+            )
+            reply = delivery.recipients[address]
+            result = _reply_result(verdict, Step.RCPT, reply.code, reply.text)
+            result.accepted, result.refused = total.accepted, total.refused
+            return result
+        assert delivery.data is not None
+        data = delivery.data
+        if data.code == 250:
+            accepted = [a for a, v in plan.verdicts.items() if v.decision is Decision.SENT]
+            total.accepted.extend(accepted)
+            total.step, total.code, total.text = str(Step.DATA), data.code, data.text
+            retry = [a for a, v in plan.verdicts.items() if v.decision is Decision.RETRY]
+            if retry:  # some recipients said "later": the attempt ends deferred for them
+                address = retry[0]
+                reply = delivery.recipients[address]
+                result = _reply_result(plan.verdicts[address], Step.RCPT, reply.code, reply.text)
+                result.accepted, result.refused = total.accepted, total.refused
+                result.data_sent = True
+                return result
+            return None
+        verdict = judge(Step.DATA, code=data.code, text=data.text)
+        result = _reply_result(verdict, Step.DATA, data.code, data.text)
+        result.accepted, result.refused = total.accepted, total.refused
+        result.data_sent = True
+        return result
+
+    def _conclude(
+        self, job: Job, result: Result, verdict: Verdict | None, sent_before: bool
+    ) -> Result:
+        if verdict is None or verdict.decision is Decision.RETRY:
+            return _deferred(job, result, sent_before)
+        if verdict.fail_over:
+            result.outcome = AttemptOutcome.ACCOUNT
+            return result
+        # A permanent refusal of the message itself (5xx at MAIL or DATA).
+        result.status = (
+            MessageStatus.PARTIALLY_SENT if sent_before or result.accepted else MessageStatus.FAILED
+        )
+        result.outcome = AttemptOutcome.FAILED
+        result.error_code = result.error_code or "message_refused"
+        result.failed_rest = True
+        return result
+
+    def _settled(self, job: Job, total: Result | None = None) -> Result:
+        """The message's status once no recipient is left to try in this attempt."""
+        total = total or Result(MessageStatus.SENT, AttemptOutcome.SENT)
+        done = {r.address for r in job.recipients if r.status == RecipientStatus.SENT}
+        done.update(total.accepted)
+        refused = {
+            r.address for r in job.recipients if r.status in (RecipientStatus.REFUSED,)
+        } | set(total.refused)
+        if not refused:
+            total.status, total.outcome = MessageStatus.SENT, AttemptOutcome.SENT
+        elif done:
+            total.status, total.outcome = (
+                MessageStatus.PARTIALLY_SENT,
+                AttemptOutcome.PARTIALLY_SENT,
+            )
+            total.error_code = "recipients_refused"
+        else:
+            total.status, total.outcome = MessageStatus.FAILED, AttemptOutcome.FAILED
+            total.error_code = "recipients_refused"
+            first = next(iter(total.refused.values()), None)
+            if first is not None:
+                total.step, total.code, total.enhanced, total.text = (
+                    str(Step.RCPT), first[0], first[1], first[2],
+                )  # fmt: skip
+        total.data_sent = bool(total.accepted)
+        return total
+
+    def _record(self, job: Job, result: Result, started: datetime, clock: float) -> None:
+        record_result(
+            job,
+            result,
+            owner=self.worker.owner,
+            account_id=self.account.key,
+            account_label=self.account.label,
+            started_at=started,
+            duration_ms=int((time.monotonic() - clock) * 1000),
+            secrets=self.secrets,
+        )
+
+    def _account_failed(self, job: Job, exc: SessionError, started: datetime, clock: float) -> None:
+        verdict = judge(
+            exc.step, code=exc.code, text=exc.text, fault=exc.fault, authenticated=exc.authenticated
+        )
+        result = _reply_result(verdict, exc.step, exc.code, exc.text)
+        if not verdict.fail_over:
+            # A transient failure opening the session (rare: most are the account's).
+            self._record(job, _deferred(job, result, False), started, clock)
+            self._hold_back(timezone.now() + timedelta(seconds=30), "session_failed")
+            return
+        result.outcome = AttemptOutcome.ACCOUNT
+        self._fail_over(job, result, started, clock)
+
+    def _fail_over(self, job: Job, result: Result, started: datetime, clock: float) -> None:
+        """Pause the account for everyone and give its messages back now: the next claim
+        sends them through the next rung of the ladder."""
+        assert result.verdict is not None
+        throttle.record_failure(self.account.key, result.verdict, result.text)
+        self.worker.account_changed()
+        result.status = MessageStatus.DEFERRED
+        result.outcome = AttemptOutcome.ACCOUNT
+        result.next_attempt_at = timezone.now()
+        if job.expires_at <= timezone.now():
+            result = _deferred(job, result, False)
+        self._record(job, result, started, clock)
+        if self.session is not None:
+            self.session.close(quit=True)
+            self.session = None
+        self._hold_back(timezone.now(), "account_unavailable")
+
+
+# --- the worker ------------------------------------------------------------------------------
+
+
+class Cronus:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.owner = options.worker_id
+        self.stopping = threading.Event()
+        self.draining = threading.Event()
+        """Set by ``--once`` when nothing more is due: runners end once their queue is empty."""
+        self.wake = threading.Event()
+        self.runners: dict[AccountKey, Runner] = {}
+        self.retired: list[Runner] = []
+        """Runners replaced while their thread was still closing (joined at the end)."""
+        self.finished = 0
+        self._lock = threading.Lock()
+        self._states_at = 0.0
+        self._states: dict = {}
+        self._rows_at = 0.0
+        self._rows: list = []
+        self.policy = probe_policy()
+        self.tls_context = probe_tls_context()
+        self.generic = generic_endpoint()
+        self._listener = None
+
+    # -- bookkeeping called from runners ----------------------------------------------------
+
+    def progress(self, job: Job, *, counted: bool = True) -> None:
+        if counted:
+            with self._lock:
+                self.finished += 1
+                limit = self.options.max_messages
+                if limit is not None and self.finished >= limit:
+                    self.stopping.set()
+        self.wake.set()
+
+    def limited(self, job: Job, wait: Wait) -> None:
+        log.info(
+            json.dumps(
+                {
+                    "event": "limited",
+                    "message": job.pk,
+                    "message_id": job.message_id,
+                    "limit": str(wait.limit),
+                    "until": wait.until.isoformat(),
+                }
+            )
+        )
+
+    def account_changed(self) -> None:
+        self._states_at = 0.0
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def _account_rows(self) -> list:
+        if time.monotonic() - self._rows_at > 5.0:
+            self._rows = [
+                a.as_row() for a in SmtpAccount.objects.select_related("account_type", "company")
+            ]
+            self._rows_at = time.monotonic()
+        return self._rows
+
+    def _health(self) -> dict:
+        if time.monotonic() - self._states_at > 1.0:
+            self._states = throttle.states()
+            self._states_at = time.monotonic()
+        return self._states
+
+    def route(self, jobs: list[Job]) -> None:
+        now = timezone.now()
+        rows, states = self._account_rows(), self._health()
+        waiting: dict[tuple[datetime | None, str], list[Job]] = {}
+        for job in jobs:
+            choice = next_account(
+                rows, states, company=job.company_id, now=now, type_code=job.type_code,
+                generic=self.generic,
+            )  # fmt: skip
+            if isinstance(choice, NoneAvailable):
+                reason = "no_account_available" if choice.until else "no_account"
+                waiting.setdefault((choice.until, reason), []).append(job)
+                continue
+            if not self._hand_to(choice, job):
+                waiting.setdefault((now + NO_ACCOUNT_RETRY, "account_unusable"), []).append(job)
+        for (until, reason), held in waiting.items():
+            self._defer_unrouted(held, until, reason)
+
+    def _defer_unrouted(self, jobs: list[Job], until: datetime | None, reason: str) -> None:
+        now = timezone.now()
+        at = min(until, now + NO_ACCOUNT_RETRY) if until else now + NO_ACCOUNT_RETRY
+        expired = [j for j in jobs if j.expires_at <= now]
+        live = [j for j in jobs if j.expires_at > now]
+        if live:
+            claims.release(self.owner, [j.pk for j in live], at=at, reason=reason)
+        for job in expired:
+            result = Result(
+                MessageStatus.FAILED, AttemptOutcome.FAILED, error_code="expired",
+                text=f"no account could send it ({reason})", failed_rest=True,
+            )  # fmt: skip
+            record_result(
+                job, result, owner=self.owner, account_id=None, account_label="",
+                started_at=now, duration_ms=0, secrets=[],
+            )  # fmt: skip
+        for job in jobs:
+            self.progress(job, counted=False)
+
+    def _hand_to(self, choice: Choice, job: Job) -> bool:
+        """Queue ``job`` on the account's runner, starting one when there is none (or the
+        last one just closed); False when the account cannot be loaded."""
+        key = choice.key
+        runner = self.runners.get(key)
+        if runner is not None and runner.offer(job):
+            return True
+        try:
+            account = load_account(choice.rung)
+        except (AccountUnusable, SmtpAccount.DoesNotExist) as exc:
+            log.error(json.dumps({"event": "account_unusable", "account": key, "error": str(exc)}))
+            return False
+        runner = Runner(self, account)
+        if key in self.runners:
+            self.retired.append(self.runners[key])
+        self.runners[key] = runner
+        runner.offer(job)
+        if self.options.threads:
+            runner.start()
+        return True
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def in_flight(self) -> int:
+        return sum(r.pending for r in [*self.retired, *self.runners.values()])
+
+    def run(self) -> int:
+        log.info(json.dumps({"event": "start", "worker": self.owner, "pid": os.getpid()}))
+        if self.options.threads:
+            threading.Thread(target=self._heartbeat, name="cronus-lease", daemon=True).start()
+        self._listen()
+        try:
+            while not self.stopping.is_set():
+                self._reap()
+                room = self.options.batch_size - self.in_flight()
+                if self.options.max_messages is not None:
+                    room = min(room, self.options.max_messages - self.finished - self.in_flight())
+                claimed: list[int] = []
+                if room >= max(1, self.options.batch_size // 2) or (
+                    room > 0 and not self.in_flight()
+                ):
+                    claimed = claims.claim(self.owner, room, self.options.lease)
+                    if claimed:
+                        self.route(load_jobs(claimed))
+                if not self.options.threads:
+                    for runner in list(self.runners.values()):
+                        runner.drain()
+                    self._reap()
+                    claims.renew(self.owner, self.options.lease)
+                if claimed:
+                    continue  # claim again at once: the next claim says if more is due
+                if not self.in_flight():
+                    if self.options.once:
+                        self.draining.set()
+                        break
+                    self._wait(self.options.poll)
+                else:  # the runners are busy; each message they finish wakes this loop
+                    self._wait(0.2)
+        finally:
+            self.stopping.set()
+            self._stop_runners()
+            with contextlib.suppress(DatabaseError):
+                claims.release(self.owner)
+                throttle.free_slots(self.owner)
+            self._unlisten()
+        log.info(json.dumps({"event": "stop", "worker": self.owner, "finished": self.finished}))
+        return 0
+
+    def _reap(self) -> None:
+        def gone(runner: Runner) -> bool:
+            return (
+                runner.closed
+                and runner.pending <= 0
+                and (runner.thread is None or not runner.thread.is_alive())
+            )
+
+        for key, runner in list(self.runners.items()):
+            if gone(runner):
+                del self.runners[key]
+        self.retired = [r for r in self.retired if not gone(r)]
+
+    def _stop_runners(self) -> None:
+        for runner in [*self.retired, *self.runners.values()]:
+            if runner.thread is not None:
+                runner.thread.join()
+            elif not runner.done:
+                runner.drain()
+
+    def _heartbeat(self) -> None:
+        every = max(self.options.lease.total_seconds() / 3, 0.2)
+        try:
+            while not self.stopping.wait(every):
+                try:
+                    claims.renew(self.owner, self.options.lease)
+                    throttle.renew_slots(self.owner, self.options.lease)
+                except DatabaseError as exc:
+                    log.error(
+                        json.dumps({"event": "lease_renewal_failed", "error": str(exc)[:300]})
+                    )
+                    close_old_connections()
+        finally:
+            connection.close()
+
+    # -- waking up ---------------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        """PostgreSQL: a connection of its own LISTENs, so a queued message wakes the worker at
+        once; polling stays as the fallback (a missed notification is never a lost mail)."""
+        if connections["default"].vendor != "postgresql":
+            return
+        try:
+            import psycopg
+
+            db = connections["default"].settings_dict
+            self._listener = psycopg.connect(
+                dbname=db["NAME"],
+                user=db.get("USER") or None,
+                password=db.get("PASSWORD") or None,
+                host=db.get("HOST") or None,
+                port=db.get("PORT") or None,
+                autocommit=True,
+            )
+            self._listener.execute(f"LISTEN {conf.NOTIFY_CHANNEL}")
+        except Exception as exc:  # polling still works
+            log.warning(json.dumps({"event": "listen_failed", "error": str(exc)[:300]}))
+            self._listener = None
+
+    def _unlisten(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                self._listener.close()
+            self._listener = None
+
+    def _wait(self, seconds: float) -> None:
+        self.wake.clear()
+        if self._listener is not None and seconds > 0.2:
+            try:
+                for _note in self._listener.notifies(timeout=seconds, stop_after=1):
+                    break
+                return
+            except Exception:
+                self._unlisten()
+        self.wake.wait(seconds)
+
+    # -- signals -----------------------------------------------------------------------------
+
+    def install_signals(self) -> None:
+        def stop(signum: int, _frame: object) -> None:
+            if self.stopping.is_set():
+                log.warning(json.dumps({"event": "forced_exit", "signal": signum}))
+                os._exit(128 + signum)
+            log.info(json.dumps({"event": "stopping", "signal": signum}))
+            self.stopping.set()
+            self.wake.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
