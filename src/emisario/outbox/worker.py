@@ -38,7 +38,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import DatabaseError, close_old_connections, connection, connections
+from django.db import (
+    DatabaseError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    connections,
+)
+from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from emisario.accounts import crypto
@@ -64,6 +71,18 @@ from emisario.outbox.delivery import record as record_result
 from emisario.outbox.models import AttemptOutcome, MessageStatus, RecipientStatus
 
 log = logging.getLogger("emisario.cronus")
+
+SQLITE_PATIENCE_MS = 300_000
+"""A worker's SQLite connections wait up to 5 minutes for the write lock (the web's wait 20 s):
+a month-end batch queued in one transaction holds the lock a while, and a result the worker
+could not write would be a resend."""
+
+
+def _patient(sender: object, connection: object, **kwargs: object) -> None:
+    if getattr(connection, "vendor", "") == "sqlite":
+        with connection.cursor() as cursor:  # type: ignore[attr-defined]
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_PATIENCE_MS}")
+
 
 NO_ACCOUNT_RETRY = timedelta(minutes=1)
 """How soon a message with no account available is looked at again, at most."""
@@ -733,6 +752,9 @@ class Cronus:
 
     def run(self) -> int:
         log.info(json.dumps({"event": "start", "worker": self.owner, "pid": os.getpid()}))
+        connection_created.connect(_patient)
+        if connection.connection is not None:
+            _patient(None, connection)
         if self.options.threads:
             threading.Thread(target=self._heartbeat, name="cronus-lease", daemon=True).start()
         self._listen()
@@ -743,12 +765,17 @@ class Cronus:
                 if self.options.max_messages is not None:
                     room = min(room, self.options.max_messages - self.finished - self.in_flight())
                 claimed: list[int] = []
-                if room >= max(1, self.options.batch_size // 2) or (
-                    room > 0 and not self.in_flight()
-                ):
-                    claimed = claims.claim(self.owner, room, self.options.lease)
-                    if claimed:
-                        self.route(load_jobs(claimed))
+                idle = not self.in_flight()
+                if room >= max(1, self.options.batch_size // 2) or (room > 0 and idle):
+                    try:
+                        claimed = claims.claim(self.owner, room, self.options.lease)
+                        if claimed:
+                            self.route(load_jobs(claimed))
+                    except OperationalError as exc:  # locked or unreachable: try again
+                        error = {"event": "claim_failed", "error": str(exc)[:300]}
+                        log.warning(json.dumps(error))
+                        self._wait(self.options.poll)
+                        continue
                 if not self.options.threads:
                     for runner in list(self.runners.values()):
                         runner.drain()
@@ -770,6 +797,7 @@ class Cronus:
                 claims.release(self.owner)
                 throttle.free_slots(self.owner)
             self._unlisten()
+            connection_created.disconnect(_patient)
         log.info(json.dumps({"event": "stop", "worker": self.owner, "finished": self.finished}))
         return 0
 
