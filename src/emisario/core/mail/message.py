@@ -121,8 +121,7 @@ def _protect_start(encoded: str, position: int) -> str:
 
 
 _QP_TABLE = [
-    chr(byte) if byte in _LITERAL or byte in (0x20, 0x09) else f"={byte:02X}"
-    for byte in range(256)
+    chr(byte) if byte in _LITERAL or byte in (0x20, 0x09) else f"={byte:02X}" for byte in range(256)
 ]
 """How each byte is written inside a line (white space is fixed up at the line's end)."""
 _LITERAL_OR_BLANK = bytes(sorted(_LITERAL | {0x20, 0x09}))
