@@ -12,13 +12,14 @@ def _on_postgres() -> bool:
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``postgres_pass`` need two real connections at once: on the SQLite pass
-    they are left out (bin/test runs them again on PostgreSQL), never silently skipped."""
-    if _on_postgres():
-        return
-    left_out = [item for item in items if item.get_closest_marker("postgres_pass")]
+    they are left out (bin/test runs them again on PostgreSQL), never silently skipped. Tests
+    marked ``sqlite_pass`` bring a database file of their own whatever DATABASE_URL says: the
+    PostgreSQL pass leaves them out, as it would only repeat them."""
+    other = "sqlite_pass" if _on_postgres() else "postgres_pass"
+    left_out = [item for item in items if item.get_closest_marker(other)]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if not item.get_closest_marker("postgres_pass")]
+        items[:] = [item for item in items if not item.get_closest_marker(other)]
 
 
 def pytest_report_header(config):

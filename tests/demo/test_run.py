@@ -176,3 +176,49 @@ def test_the_demo_prints_the_mailbox_credentials_and_its_mailbox_asks_for_them(t
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_the_demo_s_cronus_delivers_what_bin_demo_cli_queues(tmp_path):
+    """The demo runs CRONUS: a message queued with ``bin/demo-cli send`` lands in the demo
+    mailbox's Maildir through the system default account, and Ctrl+C stops the worker too."""
+    import time
+
+    args = free_ports()
+    env = {**os.environ, "EMISARIO_HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("DATABASE_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "emisario.demo.run", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    try:
+        for line in process.stdout:
+            if "Press Ctrl+C" in line:
+                break
+        smtp_port = args[args.index("--smtp-port") + 1]
+        queued = subprocess.run(
+            [sys.executable, "-m", "emisario.demo.cli", "send", "--company", "ACME",
+             "--to", "cliente@clientes.example", "--subject", "Estado de cuenta de prueba",
+             "--text-file", "-"],
+            input="Adjuntamos su estado de cuenta.\n", capture_output=True, text=True,
+            cwd=tmp_path, env={**env, "EMISARIO_PROBE_PORTS": f"2525,{smtp_port}"},
+        )  # fmt: skip
+        assert queued.returncode == 0, queued.stderr
+        new = tmp_path / "var" / "demo-mailbox" / "new"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (new.exists() and any(new.iterdir())):
+            time.sleep(0.2)
+        delivered = list(new.iterdir()) if new.exists() else []
+        log = (tmp_path / "var" / "cronus.log").read_text()
+        assert len(delivered) == 1, log
+        assert b"Subject: Estado de cuenta de prueba" in delivered[0].read_bytes()
+        assert '"outcome": "sent"' in log
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    log = (tmp_path / "var" / "cronus.log").read_text()
+    assert '"event": "stop"' in log  # the worker was stopped, not orphaned

@@ -289,6 +289,22 @@ def test_a_lease_that_expired_after_data_started_is_marked_possibly_delivered(ac
     assert email.message_from_bytes(smtpd.messages[0].data)["Message-ID"] == row.message_id
 
 
+def test_a_lease_that_expired_before_data_is_taken_back_without_a_flag(acme, smtpd):
+    """SQLite 3.40 says 1 for "data_started_at IS NOT NULL" in UPDATE ... RETURNING on this
+    table: the claim reads the column itself."""
+    account_on(smtpd, acme)
+    message = queue_statement()
+    claims.claim("dead-worker", 10, timedelta(seconds=30))
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    run_cronus()
+    assert fresh(message).status == MessageStatus.SENT
+    assert list(Attempt.objects.filter(message=message).values_list("outcome", flat=True)) == [
+        "sent"
+    ]
+
+
 def test_a_live_lease_is_not_taken(acme, smtpd):
     account_on(smtpd, acme)
     message = queue_statement()
@@ -325,6 +341,8 @@ def test_a_message_per_minute_limit_defers_never_fails(acme, smtpd):
         assert row.next_attempt_at > timezone.now() + timedelta(seconds=30)
         assert row.attempts == 0  # waiting for room is not an attempt
     assert len(smtpd.messages) == 2
+    (limited,) = Attempt.objects.filter(outcome=AttemptOutcome.LIMITED)
+    assert limited.server_text.startswith("messages_per_minute: waits until")
 
 
 def test_recipients_per_message_splits_into_transactions(acme, smtpd):

@@ -123,6 +123,10 @@ class MailboxHandler:
         return "250 2.0.0 OK: queued"
 
 
+KEPT_IN_MEMORY = 200
+"""Messages a mailbox with a Maildir also keeps in :attr:`LoopbackSmtpd.messages`."""
+
+
 class LoopbackSmtpd:
     """One or more SMTP listeners on 127.0.0.1 sharing a mailbox.
 
@@ -173,6 +177,7 @@ class LoopbackSmtpd:
         self._thread: LoopThread | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._sessions: set[SMTP] = set()
+        self._box: mailbox.Maildir | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -214,8 +219,12 @@ class LoopbackSmtpd:
         with self._lock:
             self.messages.append(message)
             if self.maildir is not None:
-                box = mailbox.Maildir(self.maildir, create=True)
-                box.add(_with_envelope(message))
+                if self._box is None:
+                    self._box = mailbox.Maildir(self.maildir, create=True)
+                self._box.add(_with_envelope(message))
+                # The Maildir keeps them all; memory keeps the last few (a month-end run of
+                # 10,000 statements would otherwise hold half a gigabyte).
+                del self.messages[:-KEPT_IN_MEMORY]
 
     # -- internals ------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import errno
 import os
 import secrets
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,24 +143,49 @@ def _demo_env(var: Path) -> None:
         os.environ.setdefault(name.strip(), value.strip())
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    busy = busy_port_errors(args)
-    if busy:
-        sys.exit("bin/demo cannot start:\n  " + "\n  ".join(busy))
+def demo_environment(*, smtp_port: int = 2525, smtps_port: int = 2465) -> Path:
+    """The demo's environment (settings, keys, ports), for ``bin/demo`` and for ``bin/demo-cli``
+    (``emisario`` commands against the demo's database); returns ``var/``."""
     home = Path(os.environ.get("EMISARIO_HOME", Path.cwd())).resolve()
     var = home / "var"
     var.mkdir(exist_ok=True)
     _demo_env(var)
     os.environ["EMISARIO_HOME"] = str(home)
     os.environ["DJANGO_SETTINGS_MODULE"] = "emisario.config.settings.demo"
-    ports = f"25,465,587,2525,{args.smtp_port},{args.smtps_port}"
+    ports = f"25,465,587,2525,{smtp_port},{smtps_port}"
     os.environ.setdefault("EMISARIO_PROBE_PORTS", ports)
     os.environ.setdefault(
         "EMISARIO_DETECT_COMBINATIONS",
         "465/tls,587/starttls,25/starttls,2525/starttls,"
-        f"{args.smtp_port}/starttls,{args.smtps_port}/tls,25/none",
+        f"{smtp_port}/starttls,{smtps_port}/tls,25/none",
     )
+    return var
+
+
+def start_cronus(var: Path) -> subprocess.Popen[bytes]:
+    """The demo's CRONUS worker, its own process (signals, threads), logging to a file."""
+    log = (var / "cronus.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "emisario.cli", "cronus"], stdout=log, stderr=log, env=os.environ
+    )
+
+
+def stop_cronus(worker: subprocess.Popen[bytes]) -> None:
+    """SIGTERM: it finishes what is in flight and gives the rest back."""
+    if worker.poll() is None:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    busy = busy_port_errors(args)
+    if busy:
+        sys.exit("bin/demo cannot start:\n  " + "\n  ".join(busy))
+    var = demo_environment(smtp_port=args.smtp_port, smtps_port=args.smtps_port)
 
     import django
     import trustme
@@ -195,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
             f"Cannot start the demo mailbox on ports {args.smtp_port}/{args.smtps_port}: {exc}; "
             "choose others with --smtp-port and --smtps-port"
         )
+    worker = start_cronus(var)
     url = f"http://127.0.0.1:{args.port}/"
     mailbox_user = next(iter(data.MAILBOX_USERS))
     print(
@@ -209,6 +236,10 @@ Emisario demo
             (the mailbox asks for AUTH like a real server: an empty or wrong Contraseña fails)
   Received mail: {url}demo/buzon/
   Try it:   CXC => Sistema => Envío de correos => SMTP, fill in the mailbox above, press Probar.
+  CRONUS:   sending the outbox through the accounts (log: var/cronus.log). Queue mail with
+            bin/demo-cli sample_statements --count 10000 --company ACME --out var/estados
+            bin/demo-cli send --batch var/estados/statements.jsonl
+            bin/demo-cli cronus --status
 Press Ctrl+C to stop.
 """,
         flush=True,
@@ -218,6 +249,7 @@ Press Ctrl+C to stop.
             "runserver", f"127.0.0.1:{args.port}", use_reloader=False, insecure_serving=True
         )
     finally:
+        stop_cronus(worker)
         mailbox.stop()
 
 

@@ -18,6 +18,8 @@ Rows of a company whose pause switch is on (:class:`~.models.CompanyHold`) are n
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -33,6 +35,8 @@ from emisario.outbox.models import (
 
 # Literal SQL (no user value is ever formatted in): the rows due now, oldest first, and the
 # rows whose lease expired; companies with a pause switch on are left out by both.
+log = logging.getLogger("emisario.cronus")
+
 _PICK_DUE = """
     SELECT id FROM outbox_outboundmessage
     WHERE status IN ('queued', 'deferred') AND next_attempt_at <= %s
@@ -48,7 +52,9 @@ _PICK_STALE = """
     LIMIT %s
 """
 _LEASE = "SET status = 'sending', lease_owner = %s, lease_expires_at = %s"
-_RETURNING = " RETURNING {table}id, data_started_at IS NOT NULL, account_used_id"
+# data_started_at itself, never "IS NOT NULL": SQLite 3.40 evaluates that expression wrongly
+# in UPDATE ... RETURNING on a table with AUTOINCREMENT (it says 1 for NULL).
+_RETURNING = " RETURNING {table}id, {table}data_started_at, {table}account_used_id"
 _POSTGRES = (
     "WITH picked AS ({pick} FOR UPDATE SKIP LOCKED) UPDATE outbox_outboundmessage AS m "
     + _LEASE
@@ -92,7 +98,7 @@ def claim(owner: str, limit: int, lease: timedelta, *, now: datetime | None = No
             if len(stale) < limit
             else []
         )
-        interrupted = [(pk, account) for pk, started, account in stale if started]
+        interrupted = [(pk, account) for pk, started, account in stale if started is not None]
         if interrupted:
             Attempt.objects.bulk_create(
                 Attempt(
@@ -110,6 +116,8 @@ def claim(owner: str, limit: int, lease: timedelta, *, now: datetime | None = No
             OutboundMessage.objects.filter(pk__in=[pk for pk, _ in interrupted]).update(
                 data_started_at=None
             )
+    for pk, _account in interrupted:
+        log.warning(json.dumps({"event": "possibly_delivered", "message": pk, "worker": owner}))
     return [row[0] for row in stale] + [row[0] for row in due]
 
 

@@ -1,5 +1,8 @@
 """The outbox's settings, read when used (never at import), each with its default.
 
+Each is read from the environment by the settings (``EMISARIO_OUTBOX_EXPIRY_HOURS`` for the
+expiry), so a malformed value is system check ``emisario.E010``, not a traceback.
+
 - ``EMISARIO_OUTBOX_EXPIRY`` (a ``timedelta``, or seconds): how long a message may wait for a
   successful send before it fails as expired; 5 days, after RFC 5321 section 4.5.4.1.
 - ``EMISARIO_ATTACHMENT_MAX_BYTES``: the largest attachment, and the largest total of one

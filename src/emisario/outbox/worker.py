@@ -68,7 +68,7 @@ from emisario.core.smtp.steps import Step
 from emisario.outbox import claims, conf, storage, throttle
 from emisario.outbox.delivery import Job, LeaseGone, Result, kind_to, load_jobs, mark_data_started
 from emisario.outbox.delivery import record as record_result
-from emisario.outbox.models import AttemptOutcome, MessageStatus, RecipientStatus
+from emisario.outbox.models import Attempt, AttemptOutcome, MessageStatus, RecipientStatus
 
 log = logging.getLogger("emisario.cronus")
 
@@ -361,7 +361,7 @@ class Runner:
         if isinstance(reservation, Wait):
             # Over a limit: this message and the rest wait, never fail.
             self._give_back([job], at=reservation.until, reason=f"limited:{reservation.limit}")
-            self.worker.limited(job, reservation)
+            self.worker.limited(job, reservation, self.account)
             self._hold_back(reservation.until, f"limited:{reservation.limit}")
             return
         try:
@@ -655,7 +655,19 @@ class Cronus:
                     self.stopping.set()
         self.wake.set()
 
-    def limited(self, job: Job, wait: Wait) -> None:
+    def limited(self, job: Job, wait: Wait, account: Account) -> None:
+        """A limit made ``job`` (and what was queued behind it) wait: one attempt row says so,
+        the message's attempt count is untouched (it was not tried)."""
+        Attempt.objects.create(
+            message_id=job.pk,
+            account_id=account.key,
+            account_label=account.label[:300],
+            worker=self.owner[:100],
+            finished_at=timezone.now(),
+            duration_ms=0,
+            outcome=AttemptOutcome.LIMITED,
+            server_text=f"{wait.limit}: waits until {wait.until.isoformat()}",
+        )
         log.info(
             json.dumps(
                 {

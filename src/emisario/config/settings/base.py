@@ -12,6 +12,10 @@ Environment variables:
   though they are not public (an internal relay, for example).
 - ``EMISARIO_PLAINTEXT_AUTH_ALLOW``: comma-separated networks or host names to which a password
   may be sent over an unencrypted connection (an internal relay); empty by default.
+- ``EMISARIO_OUTBOX_EXPIRY_HOURS`` (120), ``EMISARIO_ATTACHMENT_MAX_BYTES``,
+  ``EMISARIO_ATTACHMENT_MAX_COUNT``, ``EMISARIO_ATTACHMENT_ROOT``,
+  ``EMISARIO_OUTBOX_MAX_RECIPIENTS``, ``EMISARIO_OUTBOX_MAX_BODY_BYTES``,
+  ``EMISARIO_MESSAGE_ID_DOMAIN``: the outbox (``emisario.outbox.conf``).
 - ``EMISARIO_LOGIN_*`` and ``EMISARIO_PROXY_COUNT``: sign-in throttling (django-axes), see
   ``emisario.config.login_throttle``.
 
@@ -166,6 +170,29 @@ EMISARIO_PROBE_RATE = (
 )
 # A Maildir the console lists as "Buzón de demostración"; only the demo sets it.
 EMISARIO_DEMO_MAILDIR = env.text("EMISARIO_DEMO_MAILDIR")
+
+# --- The outbox and CRONUS (emisario.outbox.conf says what each means) ----------------------
+EMISARIO_OUTBOX_EXPIRY = timedelta(
+    hours=env.number("EMISARIO_OUTBOX_EXPIRY_HOURS", 120.0, above=0, maximum=24 * 30, unit="hours")
+)
+EMISARIO_ATTACHMENT_MAX_BYTES = env.integer(
+    "EMISARIO_ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024, minimum=1, unit="bytes"
+)
+EMISARIO_ATTACHMENT_MAX_COUNT = env.integer(
+    "EMISARIO_ATTACHMENT_MAX_COUNT", 20, minimum=0, maximum=1000, unit="attachments"
+)
+EMISARIO_ATTACHMENT_ROOT = env.text("EMISARIO_ATTACHMENT_ROOT")
+EMISARIO_OUTBOX_MAX_RECIPIENTS = env.integer(
+    "EMISARIO_OUTBOX_MAX_RECIPIENTS", 1000, minimum=1, maximum=100_000, unit="recipients"
+)
+EMISARIO_OUTBOX_MAX_BODY_BYTES = env.integer(
+    "EMISARIO_OUTBOX_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1, unit="bytes"
+)
+EMISARIO_MESSAGE_ID_DOMAIN = env.text("EMISARIO_MESSAGE_ID_DOMAIN")
+# The length of a "per minute" sending limit's window; only tests shorten it.
+EMISARIO_OUTBOX_MINUTE_SECONDS = env.number(
+    "EMISARIO_OUTBOX_MINUTE_SECONDS", 60.0, above=0, maximum=3600, unit="seconds"
+)
 
 # --- Sign-in throttling (django-axes; the rules are in emisario.config.login_throttle) --------
 EMISARIO_LOGIN_FAILURE_LIMIT = env.integer(
