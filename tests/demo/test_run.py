@@ -180,7 +180,7 @@ def test_the_demo_prints_the_mailbox_credentials_and_its_mailbox_asks_for_them(t
 
 def test_the_demo_s_cronus_delivers_what_bin_demo_cli_queues(tmp_path):
     """The demo runs CRONUS: a message queued with ``bin/demo-cli send`` lands in the demo
-    mailbox's Maildir through the system default account, and Ctrl+C stops the worker too."""
+    mailbox's Maildir through the system default account, and SIGTERM stops the worker too."""
     import time
 
     args = free_ports()
@@ -214,7 +214,7 @@ def test_the_demo_s_cronus_delivers_what_bin_demo_cli_queues(tmp_path):
         assert b"Subject: Estado de cuenta de prueba" in delivered[0].read_bytes()
         assert '"outcome": "sent"' in log
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # as a service manager stops it
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:

@@ -10,6 +10,7 @@ import argparse
 import errno
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -244,6 +245,10 @@ Press Ctrl+C to stop.
 """,
         flush=True,
     )
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the demo as Ctrl+C does: CRONUS stops too
+
+    signal.signal(signal.SIGTERM, interrupted)
     try:
         call_command(
             "runserver", f"127.0.0.1:{args.port}", use_reloader=False, insecure_serving=True
