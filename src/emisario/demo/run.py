@@ -245,6 +245,7 @@ Press Ctrl+C to stop.
 """,
         flush=True,
     )
+
     def interrupted(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # SIGTERM stops the demo as Ctrl+C does: CRONUS stops too
 
