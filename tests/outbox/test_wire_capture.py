@@ -24,7 +24,9 @@ BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 class RawSmtp:
     """A minimal SMTP server that keeps every byte of every DATA as it arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, pipelining: bool = True, rcpt: str = "250 ok", data: str = "354 go"):
+        self.pipelining, self.rcpt, self.data = pipelining, rcpt, data
+        self.commands: list[bytes] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.payloads: list[bytes] = []
@@ -45,10 +47,16 @@ class RawSmtp:
         conn.sendall(b"220 raw ESMTP\r\n")
         while line := reader.readline():
             verb = line[:4].upper()
+            self.commands.append(verb)
             if verb == b"EHLO":
-                conn.sendall(b"250-raw\r\n250 8BITMIME\r\n")
+                extra = b"250-PIPELINING\r\n" if self.pipelining else b""
+                conn.sendall(b"250-raw\r\n" + extra + b"250 8BITMIME\r\n")
+            elif verb == b"RCPT":
+                conn.sendall(self.rcpt.encode() + b"\r\n")
             elif verb == b"DATA":
-                conn.sendall(b"354 go\r\n")
+                conn.sendall(self.data.encode() + b"\r\n")
+                if not self.data.startswith("354"):
+                    continue
                 data = b""
                 while not data.endswith(b"\r\n.\r\n"):
                     chunk = reader.readline()
@@ -68,8 +76,8 @@ class RawSmtp:
 
 
 @pytest.fixture
-def raw_server():
-    server = RawSmtp()
+def raw_server(request):
+    server = RawSmtp(**getattr(request, "param", {}))
     yield server
     server.close()
 
@@ -86,6 +94,10 @@ HOSTILE = (
 )
 
 
+@pytest.mark.parametrize(
+    "raw_server", [{"pipelining": True}, {"pipelining": False}], indirect=True,
+    ids=["pipelined", "one_command_at_a_time"],
+)  # fmt: skip
 def test_hostile_bodies_arrive_exact_and_the_wire_has_only_crlf(acme, raw_server):
     make_account(
         acme, host="127.0.0.1", port=raw_server.port, security="none", password=None,
@@ -111,3 +123,22 @@ def test_hostile_bodies_arrive_exact_and_the_wire_has_only_crlf(acme, raw_server
     # The body on the wire is the one rendered at intake, byte for byte.
     stored = b"".join(fresh(message).body.chunks())
     assert data.endswith(stored)
+
+
+@pytest.mark.parametrize(
+    "raw_server", [{"rcpt": "550 5.1.1 no such user", "data": "354 go"}], indirect=True
+)
+def test_a_pipelined_data_opened_for_nobody_is_abandoned_not_sent(acme, raw_server):
+    """PIPELINING sends DATA before the RCPT replies are read. When every recipient was
+    refused and the server still opened DATA (354), the transaction is dropped by closing the
+    connection: writing "." would deliver an empty message."""
+    make_account(
+        acme, host="127.0.0.1", port=raw_server.port, security="none", password=None,
+        sender="cobranza@acme.example",
+    )  # fmt: skip
+    message = queue_statement()
+    run_cronus()
+    row = fresh(message)
+    assert (row.status, row.last_error_code) == (MessageStatus.FAILED, "recipients_refused")
+    assert raw_server.payloads == []
+    assert raw_server.commands[:4] == [b"EHLO", b"MAIL", b"RCPT", b"DATA"]

@@ -98,7 +98,9 @@ def claim(owner: str, limit: int, lease: timedelta, *, now: datetime | None = No
             if len(stale) < limit
             else []
         )
-        interrupted = [(pk, account) for pk, started, account in stale if started is not None]
+        # A row given back after its DATA mark was written (its result could not be) is due
+        # again with the mark still set: flagged too, never resent unflagged.
+        interrupted = [(pk, account) for pk, started, account in stale + due if started is not None]
         if interrupted:
             Attempt.objects.bulk_create(
                 Attempt(
@@ -121,12 +123,18 @@ def claim(owner: str, limit: int, lease: timedelta, *, now: datetime | None = No
     return [row[0] for row in stale] + [row[0] for row in due]
 
 
-def renew(owner: str, lease: timedelta, *, now: datetime | None = None) -> int:
-    """Extend every lease ``owner`` holds; returns how many rows it still holds."""
+def renew(
+    owner: str, lease: timedelta, *, ids: list[int] | None = None, now: datetime | None = None
+) -> int:
+    """Extend the leases ``owner`` holds (only ``ids`` when given: what it still works on);
+    returns how many rows it still holds."""
     now = now or timezone.now()
-    return OutboundMessage.objects.filter(lease_owner=owner, status=MessageStatus.SENDING).update(
-        lease_expires_at=now + lease
-    )
+    rows = OutboundMessage.objects.filter(lease_owner=owner, status=MessageStatus.SENDING)
+    if ids is not None:
+        if not ids:
+            return 0
+        rows = rows.filter(pk__in=ids)
+    return rows.update(lease_expires_at=now + lease)
 
 
 def release(
@@ -135,10 +143,13 @@ def release(
     *,
     at: datetime | None = None,
     reason: str = "",
+    keep_mark: bool = False,
 ) -> int:
     """Give messages back unsent (all of ``owner``'s, or ``ids``): due again at ``at`` (now
     by default), "queued" if never tried, else "deferred". Their attempt count is untouched:
-    a release is not an attempt."""
+    a release is not an attempt. A DATA mark written ahead for a message that never got to
+    DATA is cleared; ``keep_mark`` keeps it when DATA may have started (the next claim then
+    records the attempt as possibly delivered)."""
     rows = OutboundMessage.objects.filter(lease_owner=owner, status=MessageStatus.SENDING)
     if ids is not None:
         rows = rows.filter(pk__in=ids)
@@ -153,6 +164,8 @@ def release(
     }
     if reason:
         changes["last_error_code"] = reason
+    if not keep_mark:
+        changes["data_started_at"] = None
     return rows.update(**changes)
 
 

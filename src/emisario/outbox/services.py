@@ -41,6 +41,7 @@ from emisario.core.addresses import (
     normalize_host,
     refuse_control_characters,
 )
+from emisario.core.dispatch.wire import WireSafety
 from emisario.core.errors import InvalidValue
 from emisario.core.mail import headers as mail_headers
 from emisario.core.mail import mime
@@ -568,7 +569,7 @@ def _render(draft: _Draft, stored: list[tuple[Attachment, _Attachment]]) -> dict
         for blob, attachment in stored
     ]
     rendered = mime.render_body(text=draft.text, html=draft.html, attachments=parts)
-    body = storage.write_file(rendered.chunks, prefix=storage.BODIES)
+    body = storage.write_file(_wire_safe(rendered.chunks), prefix=storage.BODIES)
     addresses = [address for _kind, address, _name in draft.recipients]
     if draft.from_address:
         addresses.append(draft.from_address)
@@ -578,6 +579,22 @@ def _render(draft: _Draft, stored: list[tuple[Attachment, _Attachment]]) -> dict
         "body_size": body[1],
         "needs_smtputf8": any(needs_smtputf8(address) for address in addresses),
     }
+
+
+def _wire_safe(chunks: Iterable[bytes]) -> Iterable[bytes]:
+    """The rendered body, checked on its way to the file: CRLF line ends only, no line that
+    starts with "." (the worker then writes it without scanning it again). The renderer
+    cannot produce anything else; a failure here is our bug, never stored."""
+    safety = WireSafety()
+    last = b"\r\n"
+    for chunk in chunks:
+        if not safety.check(chunk):
+            raise RuntimeError("the rendered body is not wire-safe: a renderer bug")
+        if chunk:
+            last = chunk
+        yield chunk
+    if not last.endswith(b"\r\n"):
+        raise RuntimeError("the rendered body does not end with CRLF: a renderer bug")
 
 
 def _with_body_rows(rendered: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -152,10 +152,18 @@ def rows_for(files: Iterable[tuple[str, int, str]]) -> dict[str, Any]:
     return rows
 
 
-def iter_chunks(name: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
-    with _storage.open(name, "rb") as handle:
+def iter_chunks(name: str, chunk_size: int = CHUNK, *, root: str | None = None) -> Iterator[bytes]:
+    """A stored file's bytes in chunks. ``root`` (the storage's location, looked up once by a
+    caller reading thousands of files) skips the storage's per-call path work; names are
+    ours (``ab/cd/<sha256>``), never a user's."""
+    path = os.path.join(root, name) if root is not None else _storage.path(name)
+    with open(path, "rb") as handle:
         while chunk := handle.read(chunk_size):
             yield chunk
+
+
+def location() -> str:
+    return _storage.location
 
 
 def collect_orphans(*, older_than: timedelta = timedelta(hours=6)) -> int:

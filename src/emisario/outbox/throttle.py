@@ -213,6 +213,12 @@ def finish(reservation: Reservation) -> None:
         SendReservation.objects.filter(pk=reservation.pk).update(finished_at=timezone.now())
 
 
+def cancel(reservation: Reservation) -> None:
+    """Nothing was sent (no session, no slot, the lease gone): the room goes back."""
+    if reservation.pk:
+        SendReservation.objects.filter(pk=reservation.pk).delete()
+
+
 def prune(older_than: timedelta = timedelta(hours=25)) -> int:
     """Forget reservations no window can count any more."""
     cutoff = timezone.now() - older_than
@@ -249,8 +255,11 @@ def take_slot(key: AccountKey, owner: str, cap: int | None, lease: timedelta) ->
     return None
 
 
-def renew_slots(owner: str, lease: timedelta) -> None:
-    SessionSlot.objects.filter(owner=owner).update(expires_at=timezone.now() + lease)
+def renew_slots(worker: str, lease: timedelta) -> None:
+    """Renew every slot of ``worker``'s runners (their owners are ``worker#n``)."""
+    SessionSlot.objects.filter(owner__startswith=f"{worker}#").update(
+        expires_at=timezone.now() + lease
+    )
 
 
 def free_slot(key: AccountKey, owner: str, number: int) -> None:
@@ -259,5 +268,5 @@ def free_slot(key: AccountKey, owner: str, number: int) -> None:
     )
 
 
-def free_slots(owner: str) -> None:
-    SessionSlot.objects.filter(owner=owner).update(owner="", expires_at=None)
+def free_slots(worker: str) -> None:
+    SessionSlot.objects.filter(owner__startswith=f"{worker}#").update(owner="", expires_at=None)

@@ -29,11 +29,12 @@ import contextlib
 import json
 import logging
 import os
-import queue
 import signal
 import socket
+import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -57,17 +58,26 @@ from emisario.core.accounts import Resolution
 from emisario.core.dispatch import backoff
 from emisario.core.dispatch.ladder import AccountKey, Choice, NoneAvailable, next_account
 from emisario.core.dispatch.limits import SendingLimits, Wait, recipient_batches, session_spent
-from emisario.core.dispatch.outcome import Decision, RcptPlan, Verdict, judge, plan_after_rcpt
+from emisario.core.dispatch.outcome import (
+    Decision,
+    PauseReason,
+    RcptPlan,
+    Verdict,
+    judge,
+    judge_recipient,
+    plan_after_rcpt,
+)
 from emisario.core.dispatch.session import Delivery, Reply, Session, SessionError
 from emisario.core.mail.envelope import header_block
 from emisario.core.mail.headers import HeaderError
 from emisario.core.secrets import UndecryptableSecret
+from emisario.core.smtp.advice import parse_enhanced_status
 from emisario.core.smtp.endpoint import SmtpEndpoint
 from emisario.core.smtp.redact import secrets_for
 from emisario.core.smtp.steps import Step
 from emisario.outbox import claims, conf, storage, throttle
-from emisario.outbox.delivery import Job, LeaseGone, Result, kind_to, load_jobs, mark_data_started
-from emisario.outbox.delivery import record as record_result
+from emisario.outbox.delivery import Job, LeaseGone, Result, kind_to, load_jobs
+from emisario.outbox.ledger import Entry, Ledger, Mark
 from emisario.outbox.models import Attempt, AttemptOutcome, MessageStatus, RecipientStatus
 
 log = logging.getLogger("emisario.cronus")
@@ -85,6 +95,11 @@ def _patient(sender: object, connection: object, **kwargs: object) -> None:
 
 
 NO_ACCOUNT_RETRY = timedelta(minutes=1)
+SWITCH_INTERVAL = 0.0002
+"""Seconds a thread keeps the interpreter before another may run (Python's default: 0.005)."""
+MARK_AHEAD = 8
+"""DATA marks asked for ahead of the session: this many messages per session may be flagged
+possibly delivered after a crash (one of them at most was in DATA)."""
 """How soon a message with no account available is looked at again, at most."""
 
 
@@ -166,9 +181,9 @@ class Plan:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
 
 
-def _body(job: Job) -> Iterator[bytes]:
+def _body(job: Job, root: str) -> Iterator[bytes]:
     if job.body_name:
-        yield from storage.iter_chunks(job.body_name)
+        yield from storage.iter_chunks(job.body_name, root=root)
 
 
 def _retry(job: Job, now: datetime, text: str) -> backoff.RetryAt | backoff.Expired:
@@ -179,6 +194,11 @@ def _retry(job: Job, now: datetime, text: str) -> backoff.RetryAt | backoff.Expi
         last_reply=text,
         expires=job.expires_at,
     )
+
+
+def _sent_before(job: Job) -> bool:
+    """Some recipient got the message in an earlier attempt."""
+    return any(r.status == RecipientStatus.SENT for r in job.recipients)
 
 
 def _deferred(job: Job, result: Result, sent_before: bool) -> Result:
@@ -214,20 +234,27 @@ def _reply_result(verdict: Verdict, step: Step, code: int | None, text: str) -> 
 class Runner:
     """Sends one account's messages over one session; in its own thread unless inline."""
 
+    _tokens = iter(range(1, 1 << 62))
+
     def __init__(self, worker: Cronus, account: Account) -> None:
         self.worker = worker
         self.account = account
-        self.jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self.queue: deque[Job] = deque()
         self.pending = 0
         self.closed = False
         """Set (under ``lock``) when the runner stops taking jobs: nothing offered after that
         can be left in its queue."""
         self.lock = threading.Lock()
+        self.ready = threading.Condition(self.lock)
         self.session: Session | None = None
         self.slot: int | None = None
+        self.slot_owner = f"{worker.owner}#{next(self._tokens)}"
+        """Slots are held per runner: two runners of one worker never share one."""
         self.done = False
         self.thread: threading.Thread | None = None
         self.secrets = secrets_for(account.endpoint)
+        self.marks: dict[int, Mark] = {}
+        self.success_recorded = False
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -236,12 +263,32 @@ class Runner:
             if self.closed or self.done:
                 return False
             self.pending += 1
-            self.jobs.put(job)
+            self.queue.append(job)
+            self.ready.notify()
             return True
 
     def _settle(self, count: int = 1) -> None:
         with self.lock:
             self.pending -= count
+
+    def _next(self, wait: float) -> Job | None:
+        with self.lock:
+            if not self.queue and wait:
+                self.ready.wait(wait)
+            if not self.queue:
+                return None
+            job = self.queue.popleft()
+            following = [self.queue[n] for n in range(min(MARK_AHEAD - 1, len(self.queue)))]
+        self._mark_ahead([job, *following])
+        return job
+
+    def _mark_ahead(self, jobs: list[Job]) -> None:
+        """Ask for the DATA marks of this job and the next few, so the ledger writes them in
+        one commit while the session is busy (a crash then flags at most these as possibly
+        delivered, of which one at most was in DATA)."""
+        for item in jobs:
+            if item.pk not in self.marks and item.pending:
+                self.marks[item.pk] = self.worker.ledger.mark(item.pk)
 
     def start(self) -> None:
         self.thread = threading.Thread(
@@ -261,9 +308,8 @@ class Runner:
         try:
             idle_since = time.monotonic()
             while True:
-                try:
-                    job = self.jobs.get(timeout=0.1) if wait else self.jobs.get_nowait()
-                except queue.Empty:
+                job = self._next(0.1 if wait else 0.0)
+                if job is None:
                     stop = self.worker.stopping.is_set() or self.worker.draining.is_set()
                     if not wait or stop or time.monotonic() - idle_since > wait:
                         break
@@ -271,40 +317,49 @@ class Runner:
                 idle_since = time.monotonic()
                 if self.worker.stopping.is_set() or self.done:
                     self._give_back([job])
+                    self._settle()
+                    self.worker.progress(job, counted=False)
                     continue
                 try:
                     self._one(job)
                 except DatabaseError as exc:
-                    # The database is unreachable: stop; the lease expires and any worker
-                    # claims the message again.
+                    # The database refused a write of ours: stop. The message goes back (its
+                    # DATA mark, if any, stays: the next claim flags it), or, if even that
+                    # fails, its lease is no longer renewed and it is taken back when it ends.
                     log.error(json.dumps({"event": "database_error", "error": str(exc)[:300]}))
+                    self._give_back([job], keep_mark=True)
                     self.done = True
                 finally:
                     self._settle()
                     self.worker.progress(job)
         finally:
-            self.done = True
             with self.lock:
+                self.done = True
                 self.closed = True
             self._rest()
             self._close()
 
-    def _rest(self) -> None:
-        left: list[Job] = []
-        while True:
-            try:
-                left.append(self.jobs.get_nowait())
-            except queue.Empty:
-                break
+    def _rest(self, *, until: datetime | None = None, reason: str = "") -> None:
+        with self.lock:
+            left = list(self.queue)
+            self.queue.clear()
         if left:
-            self._give_back(left)
+            self._give_back(left, at=until, reason=reason)
             self._settle(len(left))
             for job in left:
                 self.worker.progress(job, counted=False)
 
-    def _give_back(self, jobs: list[Job], *, at: datetime | None = None, reason: str = "") -> None:
-        with contextlib.suppress(DatabaseError):
-            claims.release(self.worker.owner, [j.pk for j in jobs], at=at, reason=reason)
+    def _give_back(
+        self,
+        jobs: list[Job],
+        *,
+        at: datetime | None = None,
+        reason: str = "",
+        keep_mark: bool = False,
+    ) -> None:
+        for job in jobs:
+            self.marks.pop(job.pk, None)
+        self.worker.give_back([j.pk for j in jobs], at=at, reason=reason, keep_mark=keep_mark)
 
     # -- the session -------------------------------------------------------------------------
 
@@ -314,7 +369,7 @@ class Runner:
             self.session = None
         if self.slot is not None:
             with contextlib.suppress(DatabaseError):
-                throttle.free_slot(self.account.key, self.worker.owner, self.slot)
+                throttle.free_slot(self.account.key, self.slot_owner, self.slot)
             self.slot = None
 
     def _session(self) -> Session | None:
@@ -331,7 +386,7 @@ class Runner:
             session.close(quit=True)
         if self.slot is None:
             self.slot = throttle.take_slot(
-                self.account.key, self.worker.owner, limits.concurrent_sessions, options.lease
+                self.account.key, self.slot_owner, limits.concurrent_sessions, options.lease
             )
             if self.slot is None:
                 return None
@@ -360,10 +415,12 @@ class Runner:
         )
         if isinstance(reservation, Wait):
             # Over a limit: this message and the rest wait, never fail.
-            self._give_back([job], at=reservation.until, reason=f"limited:{reservation.limit}")
+            reason = f"limited:{reservation.limit}"
+            self._give_back([job], at=reservation.until, reason=reason)
             self.worker.limited(job, reservation, self.account)
-            self._hold_back(reservation.until, f"limited:{reservation.limit}")
+            self._hold_back(reservation.until, reason)
             return
+        result: Result | None = None
         try:
             try:
                 session = self._session()
@@ -377,30 +434,28 @@ class Runner:
                 return
             result = self._send(job, session, pending)
         finally:
-            throttle.finish(reservation)
+            # Only a send that reached DATA counts against the limits.
+            if result is not None and (result.data_sent or result.accepted):
+                throttle.finish(reservation)
+            else:
+                throttle.cancel(reservation)
+        self.marks.pop(job.pk, None)
         if result is None:  # the lease was gone before DATA: someone else has it
+            self.worker.forget(job.pk)
             return
         if result.verdict is not None and result.verdict.fail_over:
             self._fail_over(job, result, started, clock)
             return
         self._record(job, result, started, clock)
-        if result.accepted:
+        if result.accepted and not self.success_recorded:
             throttle.record_success(self.account.key)
+            self.success_recorded = True
 
     def _hold_back(self, until: datetime, reason: str) -> None:
         """Give every queued job back until ``until`` and stop this thread."""
-        left: list[Job] = []
-        while True:
-            try:
-                left.append(self.jobs.get_nowait())
-            except queue.Empty:
-                break
-        if left:
-            self._give_back(left, at=until, reason=reason)
-            self._settle(len(left))
-            for job in left:
-                self.worker.progress(job, counted=False)
-        self.done = True
+        with self.lock:
+            self.done = True
+        self._rest(until=until, reason=reason)
 
     def _header(self, job: Job) -> bytes:
         to, cc = kind_to(job)
@@ -432,22 +487,24 @@ class Runner:
                 failed_rest=True,
             )
         total = Result(MessageStatus.SENT, AttemptOutcome.SENT)
-        sent_before = any(r.status == RecipientStatus.SENT for r in job.recipients)
+        sent_before = _sent_before(job)
         for batch in recipient_batches(self.account.limits, [r.address for r in pending]):
             plan = Plan()
 
             def decide(replies: dict[str, Reply], plan: Plan = plan) -> bool:
                 for address, reply in replies.items():
-                    plan.verdicts[address] = judge(
-                        Step.RCPT,
-                        code=reply.code,
-                        text=reply.text,
-                        authenticated=session.authenticated,
+                    plan.verdicts[address] = judge_recipient(
+                        code=reply.code, text=reply.text, authenticated=session.authenticated
                     )
                 plan.plan = plan_after_rcpt(plan.verdicts.values())
                 if plan.plan is not RcptPlan.SEND_DATA:
                     return False
-                mark_data_started(job, self.worker.owner)
+                mark = self.marks.get(job.pk) or self.worker.ledger.mark(job.pk)
+                held = mark.wait(self.worker.options.lease.total_seconds() / 2)
+                if held is None:
+                    raise DatabaseError("the DATA mark was not written in time")
+                if not held:
+                    raise LeaseGone(job.pk)
                 return True
 
             try:
@@ -455,10 +512,11 @@ class Runner:
                     sender=sender,
                     recipients=list(batch),
                     header=header,
-                    body=_body(job),
+                    body=_body(job, self.worker.storage_root),
                     size=len(header) + job.body_size,
                     smtputf8=job.needs_smtputf8,
                     before_data=decide,
+                    body_checked=True,  # rendered by intake, checked there (WireSafety)
                 )
             except LeaseGone:
                 return None
@@ -473,9 +531,10 @@ class Runner:
                     authenticated=exc.authenticated,
                 )
                 failed = _reply_result(verdict, exc.step, exc.code, exc.text)
-                failed.accepted = total.accepted
-                failed.refused = total.refused
-                failed.data_sent = exc.step is Step.DATA and exc.fault is not None
+                failed.accepted, failed.refused = total.accepted, total.refused
+                failed.replies = total.replies
+                failed.data_sent = exc.data_started
+                failed.unanswered = exc.data_written
                 return self._conclude(job, failed, verdict, sent_before)
             outcome = self._transaction(delivery, plan, total)
             if outcome is not None:
@@ -490,7 +549,7 @@ class Runner:
                 total.refused[address] = (reply.code, verdict.enhanced or "", reply.text)
         if plan.plan is None:  # nobody accepted: session.send reset without asking
             plan.verdicts = {
-                a: judge(Step.RCPT, code=r.code, text=r.text)
+                a: judge_recipient(code=r.code, text=r.text, authenticated=False)
                 for a, r in delivery.recipients.items()
             }
             plan.plan = plan_after_rcpt(plan.verdicts.values())
@@ -510,12 +569,16 @@ class Runner:
             reply = delivery.recipients[address]
             result = _reply_result(verdict, Step.RCPT, reply.code, reply.text)
             result.accepted, result.refused = total.accepted, total.refused
+            result.replies = total.replies
             return result
         assert delivery.data is not None
         data = delivery.data
         if data.code == 250:
             accepted = [a for a, v in plan.verdicts.items() if v.decision is Decision.SENT]
             total.accepted.extend(accepted)
+            enhanced = parse_enhanced_status(data.text) or ""
+            total.replies.update(dict.fromkeys(accepted, (data.code, enhanced)))
+            total.enhanced = enhanced
             total.step, total.code, total.text = str(Step.DATA), data.code, data.text
             retry = [a for a, v in plan.verdicts.items() if v.decision is Decision.RETRY]
             if retry:  # some recipients said "later": the attempt ends deferred for them
@@ -523,12 +586,14 @@ class Runner:
                 reply = delivery.recipients[address]
                 result = _reply_result(plan.verdicts[address], Step.RCPT, reply.code, reply.text)
                 result.accepted, result.refused = total.accepted, total.refused
+                result.replies = total.replies
                 result.data_sent = True
                 return result
             return None
         verdict = judge(Step.DATA, code=data.code, text=data.text)
         result = _reply_result(verdict, Step.DATA, data.code, data.text)
         result.accepted, result.refused = total.accepted, total.refused
+        result.replies = total.replies
         result.data_sent = True
         return result
 
@@ -577,15 +642,18 @@ class Runner:
         return total
 
     def _record(self, job: Job, result: Result, started: datetime, clock: float) -> None:
-        record_result(
-            job,
-            result,
-            owner=self.worker.owner,
-            account_id=self.account.key,
-            account_label=self.account.label,
-            started_at=started,
-            duration_ms=int((time.monotonic() - clock) * 1000),
-            secrets=self.secrets,
+        """Hand the result to the ledger (it is written within one group, milliseconds)."""
+        self.worker.ledger.write(
+            Entry(
+                job,
+                result,
+                account_id=self.account.key,
+                account_label=self.account.label,
+                started_at=started,
+                duration_ms=int((time.monotonic() - clock) * 1000),
+                secrets=self.secrets,
+                written=self.worker.written,
+            )
         )
 
     def _account_failed(self, job: Job, exc: SessionError, started: datetime, clock: float) -> None:
@@ -595,7 +663,7 @@ class Runner:
         result = _reply_result(verdict, exc.step, exc.code, exc.text)
         if not verdict.fail_over:
             # A transient failure opening the session (rare: most are the account's).
-            self._record(job, _deferred(job, result, False), started, clock)
+            self._record(job, _deferred(job, result, _sent_before(job)), started, clock)
             self._hold_back(timezone.now() + timedelta(seconds=30), "session_failed")
             return
         result.outcome = AttemptOutcome.ACCOUNT
@@ -611,7 +679,7 @@ class Runner:
         result.outcome = AttemptOutcome.ACCOUNT
         result.next_attempt_at = timezone.now()
         if job.expires_at <= timezone.now():
-            result = _deferred(job, result, False)
+            result = _deferred(job, result, _sent_before(job))
         self._record(job, result, started, clock)
         if self.session is not None:
             self.session.close(quit=True)
@@ -634,11 +702,17 @@ class Cronus:
         self.retired: list[Runner] = []
         """Runners replaced while their thread was still closing (joined at the end)."""
         self.finished = 0
+        self.held: set[int] = set()
+        """Ids this worker holds a lease on and still works on: only these are renewed."""
+        self.ledger = Ledger(self.owner, threaded=options.threads)
+        self._beating = threading.Event()
+        """Stops the heartbeat: set only after the runners finished what was in flight."""
         self._lock = threading.Lock()
         self._states_at = 0.0
         self._states: dict = {}
         self._rows_at = 0.0
         self._rows: list = []
+        self.storage_root = storage.location()
         self.policy = probe_policy()
         self.tls_context = probe_tls_context()
         self.generic = generic_endpoint()
@@ -683,6 +757,29 @@ class Cronus:
     def account_changed(self) -> None:
         self._states_at = 0.0
 
+    def forget(self, pk: int) -> None:
+        with self._lock:
+            self.held.discard(pk)
+
+    def forget_many(self, ids: list[int]) -> None:
+        with self._lock:
+            self.held.difference_update(ids)
+
+    def written(self, entry: Entry, held: bool) -> None:
+        """The ledger wrote a result: the message is no longer ours."""
+        self.forget(entry.job.pk)
+
+    def give_back(
+        self, ids: list[int], *, at: datetime | None = None, reason: str = "", keep_mark: bool
+    ) -> None:
+        """Release ``ids`` unsent; when even that fails, stop renewing them (their lease ends
+        and another claim takes them back)."""
+        try:
+            claims.release(self.owner, ids, at=at, reason=reason, keep_mark=keep_mark)
+        except DatabaseError as exc:
+            log.error(json.dumps({"event": "release_failed", "error": str(exc)[:300]}))
+        self.forget_many(ids)
+
     # -- routing -----------------------------------------------------------------------------
 
     def _account_rows(self) -> list:
@@ -712,26 +809,30 @@ class Cronus:
                 reason = "no_account_available" if choice.until else "no_account"
                 waiting.setdefault((choice.until, reason), []).append(job)
                 continue
-            if not self._hand_to(choice, job):
-                waiting.setdefault((now + NO_ACCOUNT_RETRY, "account_unusable"), []).append(job)
+            if not self._hand_to(choice, job):  # paused now: the next claim takes the next rung
+                waiting.setdefault((now, "account_unusable"), []).append(job)
         for (until, reason), held in waiting.items():
             self._defer_unrouted(held, until, reason)
 
     def _defer_unrouted(self, jobs: list[Job], until: datetime | None, reason: str) -> None:
         now = timezone.now()
-        at = min(until, now + NO_ACCOUNT_RETRY) if until else now + NO_ACCOUNT_RETRY
+        at = min(until, now + NO_ACCOUNT_RETRY) if until is not None else now + NO_ACCOUNT_RETRY
         expired = [j for j in jobs if j.expires_at <= now]
         live = [j for j in jobs if j.expires_at > now]
         if live:
             claims.release(self.owner, [j.pk for j in live], at=at, reason=reason)
+            self.forget_many([j.pk for j in live])
         for job in expired:
+            status = MessageStatus.PARTIALLY_SENT if _sent_before(job) else MessageStatus.FAILED
             result = Result(
-                MessageStatus.FAILED, AttemptOutcome.FAILED, error_code="expired",
+                status, AttemptOutcome.FAILED, error_code="expired",
                 text=f"no account could send it ({reason})", failed_rest=True,
             )  # fmt: skip
-            record_result(
-                job, result, owner=self.owner, account_id=None, account_label="",
-                started_at=now, duration_ms=0, secrets=[],
+            self.ledger.write(
+                Entry(
+                    job, result, account_id=None, account_label="", started_at=now,
+                    duration_ms=0, written=self.written,
+                )
             )  # fmt: skip
         for job in jobs:
             self.progress(job, counted=False)
@@ -746,7 +847,12 @@ class Cronus:
         try:
             account = load_account(choice.rung)
         except (AccountUnusable, SmtpAccount.DoesNotExist) as exc:
+            # Nothing can be sent through it until someone saves it again: pause it (and open
+            # its breaker) like any configuration failure, so the next claim fails over.
             log.error(json.dumps({"event": "account_unusable", "account": key, "error": str(exc)}))
+            unusable = Verdict(Decision.ACCOUNT_PAUSE, reason=PauseReason.CONFIGURATION)
+            throttle.record_failure(key, unusable, f"the account cannot be used: {exc}")
+            self.account_changed()
             return False
         runner = Runner(self, account)
         if key in self.runners:
@@ -764,6 +870,11 @@ class Cronus:
 
     def run(self) -> int:
         log.info(json.dumps({"event": "start", "worker": self.owner, "pid": os.getpid()}))
+        # A session thread waiting for a reply must get the interpreter back at once when the
+        # reply comes, not after another thread's 5 ms turn: sends are a few hundred
+        # microseconds each.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
         connection_created.connect(_patient)
         if connection.connection is not None:
             _patient(None, connection)
@@ -782,6 +893,8 @@ class Cronus:
                     try:
                         claimed = claims.claim(self.owner, room, self.options.lease)
                         if claimed:
+                            with self._lock:
+                                self.held.update(claimed)
                             self.route(load_jobs(claimed))
                     except OperationalError as exc:  # locked or unreachable: try again
                         error = {"event": "claim_failed", "error": str(exc)[:300]}
@@ -792,7 +905,7 @@ class Cronus:
                     for runner in list(self.runners.values()):
                         runner.drain()
                     self._reap()
-                    claims.renew(self.owner, self.options.lease)
+                    self._renew()
                 if claimed:
                     continue  # claim again at once: the next claim says if more is due
                 if not self.in_flight():
@@ -805,11 +918,14 @@ class Cronus:
         finally:
             self.stopping.set()
             self._stop_runners()
+            self.ledger.stop()  # every result handed in is written
+            self._beating.set()
             with contextlib.suppress(DatabaseError):
                 claims.release(self.owner)
                 throttle.free_slots(self.owner)
             self._unlisten()
             connection_created.disconnect(_patient)
+            sys.setswitchinterval(switch)
         log.info(json.dumps({"event": "stop", "worker": self.owner, "finished": self.finished}))
         return 0
 
@@ -833,17 +949,23 @@ class Cronus:
             elif not runner.done:
                 runner.drain()
 
+    def _renew(self) -> None:
+        with self._lock:
+            held = list(self.held)
+        claims.renew(self.owner, self.options.lease, ids=held)
+        throttle.renew_slots(self.owner, self.options.lease)
+
     def _heartbeat(self) -> None:
+        """Renews the leases of what this worker still works on, until every runner and the
+        ledger are done (a SIGTERM must not let the message in flight be taken back)."""
         every = max(self.options.lease.total_seconds() / 3, 0.2)
         try:
-            while not self.stopping.wait(every):
+            while not self._beating.wait(every):
                 try:
-                    claims.renew(self.owner, self.options.lease)
-                    throttle.renew_slots(self.owner, self.options.lease)
+                    self._renew()
                 except DatabaseError as exc:
-                    log.error(
-                        json.dumps({"event": "lease_renewal_failed", "error": str(exc)[:300]})
-                    )
+                    error = {"event": "lease_renewal_failed", "error": str(exc)[:300]}
+                    log.error(json.dumps(error))
                     close_old_connections()
         finally:
             connection.close()

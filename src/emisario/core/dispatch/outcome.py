@@ -16,6 +16,7 @@ nothing about the message, so it is the account's too: pause it and fail over.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -286,3 +287,23 @@ def plan_after_rcpt(verdicts: Iterable[Verdict]) -> RcptPlan:
     if decisions - {Decision.RECIPIENT_FAILED, Decision.MESSAGE_FAILED}:
         return RcptPlan.ABANDON_RETRY
     return RcptPlan.ALL_REFUSED
+
+
+_RELAY = re.compile(r"relay", re.IGNORECASE)
+
+
+def judge_recipient(*, code: int, text: str, authenticated: bool) -> Verdict:
+    """RCPT TO's reply for one recipient of a real message (not Probar's single test
+    address). A 5.7.x after AUTH means the account may not relay only when the server says
+    "relay"; "550 5.7.1 <x>: Recipient address rejected: Access denied" is about that
+    recipient, who fails alone: pausing the account for it would stop the company's mail."""
+    verdict = judge(Step.RCPT, code=code, text=text, authenticated=authenticated)
+    if (
+        verdict.advice is Advice.RELAY_DENIED_AUTHENTICATED
+        and code >= 500
+        and not _RELAY.search(text)
+    ):
+        return Verdict(
+            Decision.RECIPIENT_FAILED, verdict.advice, verdict.kind, None, verdict.enhanced
+        )
+    return verdict

@@ -45,6 +45,11 @@ class SessionError(Exception):
     fault: Fault | None = None
     usable: bool = False
     authenticated: bool = False
+    data_started: bool = False
+    """DATA was accepted (354): the message's bytes were being written."""
+    data_written: bool = False
+    """The whole message and its final "." were written and no reply came: the server may
+    have queued it (RFC 1047)."""
 
     def __str__(self) -> str:
         reply = f"{self.code} " if self.code is not None else ""
@@ -86,6 +91,13 @@ def _reply(exc: BaseException) -> tuple[Fault | None, int | None, str]:
 def _error(step: Step, exc: BaseException, *, authenticated: bool = False) -> SessionError:
     fault, code, text = _reply(exc)
     return SessionError(step, code, text, fault, usable=False, authenticated=authenticated)
+
+
+def _checked(address: str) -> str:
+    """An address as it goes inside ``<>``: refused if it could break the command line."""
+    if any(c in address for c in "<>\r\n\0 ") or not address:
+        raise SessionError(Step.MAIL, text="an address that cannot be sent", fault=Fault.MALFORMED)
+    return address
 
 
 def _text(message: bytes | str) -> str:
@@ -261,6 +273,7 @@ class Session:
         size: int | None = None,
         smtputf8: bool = False,
         before_data: Callable[[dict[str, Reply]], bool] | None = None,
+        body_checked: bool = False,
     ) -> Delivery:
         """One transaction: MAIL, a RCPT per recipient, then DATA to those accepted.
 
@@ -269,7 +282,9 @@ class Session:
         connection or timeout an unusable one. ``before_data`` gets every RCPT reply once some
         recipient was accepted and says whether to send DATA (False: the transaction is
         reset, nothing is sent); the worker records there that DATA is starting, and it may
-        raise :class:`LeaseLost`, after which the transaction is reset too.
+        raise :class:`LeaseLost`, after which the transaction is reset too. ``body_checked``:
+        the body was found wire-safe when it was stored (:class:`.wire.WireSafety`), so its
+        bytes are written without another scan; the header always is scanned.
         """
         smtp = self.smtp
         if smtp is None:
@@ -288,48 +303,94 @@ class Session:
                 )
             options.append("SMTPUTF8")
         delivery = Delivery()
-        code, message = self._command(Step.MAIL, lambda: smtp.mail(sender, options))
-        if code != 250:
-            raise SessionError(
-                Step.MAIL, code, _text(message), usable=True, authenticated=self.authenticated
-            )
-        for recipient in recipients:
-            code, message = self._command(Step.RCPT, partial(smtp.rcpt, recipient))
+        # Written by us, not smtp.mail()/rcpt(): those parse every address again with the
+        # email package's parser; ours were validated at intake and hold no "<", ">" or line
+        # break (_checked makes sure).
+        tail = "".join(f" {option}" for option in options)
+        commands = [f"MAIL FROM:<{_checked(sender)}>{tail}"]
+        commands += [f"RCPT TO:<{_checked(recipient)}>" for recipient in recipients]
+        pipelined = smtp.has_extn("pipelining")
+        if pipelined:  # RFC 2920: the envelope and DATA in one write, the replies in order
+            commands.append("DATA")
+            self._command(Step.MAIL, partial(self._write, smtp, commands))
+            read = [partial(smtp.getreply) for _ in commands]
+        else:
+            read = [partial(self._exchange, smtp, command) for command in commands]
+        code, message = self._command(Step.MAIL, read[0])
+        mail_refused = code != 250
+        mail_reply = (code, message)
+        for recipient, reply in zip(recipients, read[1 : 1 + len(recipients)], strict=True):
+            code, message = self._command(Step.RCPT, reply)
             delivery.recipients[recipient] = Reply(code, _text(message))
+        data_reply: tuple[int, bytes] | None = None
+        if pipelined:
+            data_reply = self._command(Step.DATA, read[-1])
+        data_open = data_reply is not None and data_reply[0] == 354
+        if mail_refused:
+            self._end_transaction(data_open)
+            raise SessionError(
+                Step.MAIL, mail_reply[0], _text(mail_reply[1]), usable=self.is_open,
+                authenticated=self.authenticated,
+            )  # fmt: skip
         if not any(reply.code in (250, 251) for reply in delivery.recipients.values()):
-            self.reset()
+            self._end_transaction(data_open)
             return delivery
         if before_data is not None:
             try:
                 go_on = before_data(delivery.recipients)
             except BaseException:
-                self.reset()
+                self._end_transaction(data_open)
                 raise
             if not go_on:
-                self.reset()
+                self._end_transaction(data_open)
                 return delivery
-        code, message = self._command(Step.DATA, lambda: smtp.docmd("data"))
+        if data_reply is None:
+            data_reply = self._command(Step.DATA, lambda: smtp.docmd("data"))
+        code, message = data_reply
         if code != 354:
             raise SessionError(
                 Step.DATA, code, _text(message), usable=True, authenticated=self.authenticated
             )
         delivery.data_started = True
         encoder = WireEncoder()
+        written = False
         try:
             buffered = encoder.feed(header)
+            feed = encoder.feed_checked if body_checked else encoder.feed
             for chunk in body:
-                buffered += encoder.feed(chunk)
+                buffered += feed(chunk)
                 if len(buffered) >= WRITE_CHUNK:
                     smtp.send(buffered)
                     buffered = b""
             smtp.send(buffered + encoder.finish())
+            written = True
             code, message = smtp.getreply()
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
-            raise _error(Step.DATA, exc, authenticated=self.authenticated) from None
+            error = _error(Step.DATA, exc, authenticated=self.authenticated)
+            error.data_started, error.data_written = True, written
+            raise error from None
         self.messages += 1
         delivery.data = Reply(code, _text(message))
         return delivery
+
+    def _end_transaction(self, data_open: bool) -> None:
+        """Undo a transaction that must not be sent: RSET; if a pipelined DATA was already
+        answered 354, only closing the connection discards it (a "." would send it)."""
+        if data_open:
+            self.close()
+        else:
+            self.reset()
+
+    @staticmethod
+    def _write(smtp: smtplib.SMTP, commands: list[str]) -> tuple[int, bytes]:
+        smtp.send("".join(f"{command}\r\n" for command in commands).encode("utf-8"))
+        return 0, b""
+
+    @staticmethod
+    def _exchange(smtp: smtplib.SMTP, line: str) -> tuple[int, bytes]:
+        smtp.send(line.encode("utf-8") + b"\r\n")
+        return smtp.getreply()
 
     def _command(self, step: Step, call: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
         try:

@@ -45,6 +45,15 @@ class WireEncoder:
         self._line_start = stuffed.endswith(b"\r\n")
         return stuffed
 
+    def feed_checked(self, chunk: bytes) -> bytes:
+        """A chunk already known to be wire-safe (:func:`is_wire_safe`, checked when the body
+        was rendered and stored): only the line state is followed, no byte is scanned."""
+        if self._pending_cr or not self._line_start:
+            return self.feed(chunk)  # only ever after a clean header: never happens
+        if chunk:
+            self._line_start = chunk.endswith(b"\r\n")
+        return chunk
+
     def finish(self) -> bytes:
         """The end of the message: a pending CR becomes a line end, a last line without one
         gets it, then the terminating "." line."""
@@ -63,3 +72,26 @@ def encode(message: bytes) -> bytes:
     """The whole DATA payload for ``message`` in one call (tests, small messages)."""
     encoder = WireEncoder()
     return encoder.feed(message) + encoder.finish()
+
+
+class WireSafety:
+    """Checks, chunk by chunk, that bytes can go on the wire as they are: every line end CRLF,
+    no line starting with "." (no dot-stuffing needed). A chunk may end inside CRLF."""
+
+    __slots__ = ("_tail",)
+
+    def __init__(self) -> None:
+        self._tail = b"\r\n"  # the start of the body is a line start
+
+    def check(self, chunk: bytes) -> bool:
+        data = self._tail + chunk
+        self._tail = data[-2:]
+        crlf = data.count(b"\r\n")
+        if data.count(b"\n") != crlf or data.count(b"\r") - data.endswith(b"\r") != crlf:
+            return False
+        return b"\r\n." not in data
+
+
+def is_wire_safe(data: bytes) -> bool:
+    """``data`` as a whole (it must end in CRLF, or be empty)."""
+    return WireSafety().check(data) and (not data or data.endswith(b"\r\n"))

@@ -1,0 +1,223 @@
+"""The worker's writes, grouped: DATA markers and attempt results, in a thread of their own.
+
+Sending a message over a reused session takes about half a millisecond; writing its result
+with the ORM, one commit each, took several. So an account's thread never writes: it asks the
+ledger to mark a message "DATA starting" (and waits for that mark, which must be durable
+before DATA), and hands it each result. The ledger writes whatever has accumulated in one
+transaction (marks with one ``UPDATE … RETURNING``, plain successes with one UPDATE per
+account, one INSERT of the attempts and one UPDATE of the recipients; anything unusual through
+:func:`.delivery.record`), so the cost of a commit is shared by every message in it and the
+session keeps sending meanwhile.
+
+What a crash can cost stays bounded: a result is written within one group (milliseconds)
+after the server's reply, and a mark is written before its DATA, so every message whose DATA
+may have reached the server is flagged when another worker takes it back. Every write is
+conditional on the lease. A database that refuses (locked, restarting) is retried until it
+answers; the leases of what is waiting are renewed meanwhile by the heartbeat, or, if the
+database stays away, expire and the messages are taken back (flagged where DATA started).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from emisario.outbox.delivery import Job, Result, attempt_line, record, write_sent
+from emisario.outbox.models import MessageStatus
+
+log = logging.getLogger("emisario.cronus")
+
+GROUP = 200
+"""Most items written in one transaction."""
+LINGER = 0.001
+"""Seconds the ledger waits for more items before it commits: a commit (an fsync on SQLite)
+then carries several messages; marks are asked for ahead, so nobody waits on this."""
+
+
+class Mark:
+    """A request to mark one message "DATA starting"; :meth:`wait` says if it is still ours."""
+
+    __slots__ = ("_done", "held", "pk")
+
+    def __init__(self, pk: int) -> None:
+        self.pk = pk
+        self.held = False
+        self._done = threading.Event()
+
+    def settle(self, held: bool) -> None:
+        self.held = held
+        self._done.set()
+
+    def wait(self, timeout: float) -> bool | None:
+        """True: marked, send DATA. False: the lease is gone. None: no answer in time."""
+        if not self._done.wait(timeout):
+            return None
+        return self.held
+
+
+@dataclass
+class Entry:
+    """One attempt's result, with what writing and logging it needs."""
+
+    job: Job
+    result: Result
+    account_id: int | None
+    account_label: str
+    started_at: datetime
+    duration_ms: int
+    secrets: list[str] = field(default_factory=list)
+    written: Callable[[Entry, bool], None] | None = None
+    """Called after the commit with whether the lease was still held."""
+
+    @property
+    def plain_success(self) -> bool:
+        """Every pending recipient accepted in one transaction, nothing refused: the common
+        case, written in bulk."""
+        result = self.result
+        pending = {r.address for r in self.job.pending}
+        return (
+            result.status == MessageStatus.SENT
+            and not result.refused
+            and not result.unanswered
+            and set(result.accepted) == pending
+            and len(result.replies) <= 1
+        )
+
+
+class Ledger:
+    def __init__(self, owner: str, *, threaded: bool) -> None:
+        self.owner = owner
+        self.threaded = threaded
+        self._items: queue.SimpleQueue[Mark | Entry | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="cronus-ledger", daemon=True)
+            self._thread.start()
+
+    # -- the runners' side -------------------------------------------------------------------
+
+    def mark(self, pk: int) -> Mark:
+        mark = Mark(pk)
+        self._submit(mark)
+        return mark
+
+    def write(self, entry: Entry) -> None:
+        self._submit(entry)
+
+    def _submit(self, item: Mark | Entry) -> None:
+        if self.threaded:
+            self._items.put(item)
+        else:
+            self._write([item])
+
+    def stop(self) -> None:
+        """Write everything handed in so far, then end the thread."""
+        if self._thread is not None:
+            self._items.put(None)
+            self._thread.join()
+            self._thread = None
+
+    # -- the writer --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            stopping = False
+            while not stopping:
+                first = self._items.get()
+                group: list[Mark | Entry] = []
+                if first is None:
+                    stopping = True
+                else:
+                    group.append(first)
+                deadline = time.monotonic() + LINGER
+                while len(group) < GROUP:
+                    left = deadline - time.monotonic()
+                    try:
+                        item = (
+                            self._items.get(timeout=left) if left > 0 else self._items.get_nowait()
+                        )
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        stopping = True
+                        break
+                    group.append(item)
+                if group:
+                    self._write(group)
+        finally:
+            connection.close()
+
+    def _write(self, group: list[Mark | Entry]) -> None:
+        delay = 0.05
+        while True:
+            try:
+                held = self._commit(group)
+                break
+            except DatabaseError as exc:  # locked, restarting: never drop a result
+                log.error(json.dumps({"event": "write_failed", "error": str(exc)[:300]}))
+                if not self.threaded:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        lines = []
+        for item in group:
+            if isinstance(item, Mark):
+                item.settle(item.pk in held)
+            else:
+                kept = item.job.pk in held
+                lines.append(
+                    attempt_line(item.job, item.result, item.account_label, kept, item.duration_ms)
+                )
+                if item.written is not None:
+                    item.written(item, kept)
+        if lines:  # one record for the group: still one line per attempt, one write
+            log.info("\n".join(lines))
+
+    def _commit(self, group: list[Mark | Entry]) -> set[int]:
+        """Write the group in one transaction; returns the ids whose lease was still held."""
+        marks = [item.pk for item in group if isinstance(item, Mark)]
+        entries = [item for item in group if isinstance(item, Entry)]
+        held: set[int] = set()
+        with transaction.atomic():
+            if marks:
+                held |= _mark(self.owner, marks)
+            plain = [e for e in entries if e.plain_success]
+            if plain:
+                held |= write_sent(self.owner, plain)
+            for entry in entries:
+                if entry in plain:
+                    continue
+                if record(
+                    entry.job,
+                    entry.result,
+                    owner=self.owner,
+                    account_id=entry.account_id,
+                    account_label=entry.account_label,
+                    started_at=entry.started_at,
+                    duration_ms=entry.duration_ms,
+                    secrets=entry.secrets,
+                ):
+                    held.add(entry.job.pk)
+        return held
+
+
+_MARK = (
+    "UPDATE outbox_outboundmessage SET data_started_at = %s "
+    "WHERE lease_owner = %s AND status = 'sending' AND id IN ({ids}) RETURNING id"
+)
+
+
+def _mark(owner: str, ids: list[int]) -> set[int]:
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(_MARK.format(ids=", ".join(["%s"] * len(ids))), [now, owner, *ids])
+        return {row[0] for row in cursor.fetchall()}
