@@ -85,6 +85,10 @@ def test_a_result_lost_to_a_database_error_is_not_resent_unflagged(acme, smtpd, 
     message = queue_statement()
     _fails_once(monkeypatch, ledger_module, "write_sent")
     run_cronus()
+    row = fresh(message)
+    assert (row.status, row.last_error_code) == (MessageStatus.QUEUED, "database_error")
+    assert row.next_attempt_at > timezone.now() + timedelta(seconds=20)  # no hot loop
+    _due_now(message)
     run_cronus()
     assert len(smtpd.messages) == 2  # delivered twice (unavoidable here) ...
     flagged = Attempt.objects.filter(message=message, possibly_delivered=True)
@@ -116,6 +120,9 @@ def test_a_database_error_does_not_keep_the_message_leased_forever(acme, smtpd, 
     cronus._wait = wait
     cronus.run()
     assert seen["row"].lease_owner != "w1", "stuck: leased to w1, renewed, never sent"
+    assert seen["row"].status == MessageStatus.QUEUED  # given back, due again in a while
+    _due_now(message)
+    run_cronus()
     assert fresh(message).status == MessageStatus.SENT
 
 

@@ -19,12 +19,13 @@ database stays away, expire and the messages are taken back (flagged where DATA 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -157,57 +158,87 @@ class Ledger:
             connection.close()
 
     def _write(self, group: list[Mark | Entry]) -> None:
+        """Marks first, in a transaction of their own (a session may be waiting for one), then
+        the results."""
+        marks = [item for item in group if isinstance(item, Mark)]
+        entries = [item for item in group if isinstance(item, Entry)]
+        if marks:
+            held = self._retrying(lambda: _mark(self.owner, [m.pk for m in marks]))
+            for mark in marks:
+                mark.settle(mark.pk in held)
+        if entries:
+            held = self._retrying(lambda: self._results(entries), durable=False)
+            lines = []
+            for entry in entries:
+                kept = entry.job.pk in held
+                lines.append(
+                    attempt_line(entry.job, entry.result, entry.account_label, kept,
+                                 entry.duration_ms)
+                )  # fmt: skip
+                if entry.written is not None:
+                    entry.written(entry, kept)
+            log.info("\n".join(lines))  # one record: still one line per attempt, one write
+
+    def _retrying(self, write: Callable[[], set[int]], *, durable: bool = True) -> set[int]:
+        """Run ``write`` in a transaction until the database takes it (never drop a result);
+        inline (tests) an error is raised to the caller at once.
+
+        Marks are committed durably (they must be on disk before DATA). Results are not
+        waited for on disk (``durable=False``: PostgreSQL's ``synchronous_commit = off``,
+        SQLite's ``synchronous = NORMAL``): after a crash of the database server or of the
+        machine the last fraction of a second of results may be undone; those messages
+        are then claimed again with their mark set and recorded as possibly delivered. Never
+        lost, never an unflagged duplicate, and no disk flush per message."""
         delay = 0.05
         while True:
             try:
-                held = self._commit(group)
-                break
-            except DatabaseError as exc:  # locked, restarting: never drop a result
+                with _relaxed(durable), transaction.atomic():
+                    if not durable and connection.vendor == "postgresql":
+                        with connection.cursor() as cursor:
+                            cursor.execute("SET LOCAL synchronous_commit = off")
+                    return write()
+            except DatabaseError as exc:  # locked, restarting
                 log.error(json.dumps({"event": "write_failed", "error": str(exc)[:300]}))
                 if not self.threaded:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        lines = []
-        for item in group:
-            if isinstance(item, Mark):
-                item.settle(item.pk in held)
-            else:
-                kept = item.job.pk in held
-                lines.append(
-                    attempt_line(item.job, item.result, item.account_label, kept, item.duration_ms)
-                )
-                if item.written is not None:
-                    item.written(item, kept)
-        if lines:  # one record for the group: still one line per attempt, one write
-            log.info("\n".join(lines))
 
-    def _commit(self, group: list[Mark | Entry]) -> set[int]:
-        """Write the group in one transaction; returns the ids whose lease was still held."""
-        marks = [item.pk for item in group if isinstance(item, Mark)]
-        entries = [item for item in group if isinstance(item, Entry)]
-        held: set[int] = set()
-        with transaction.atomic():
-            if marks:
-                held |= _mark(self.owner, marks)
-            plain = [e for e in entries if e.plain_success]
-            if plain:
-                held |= write_sent(self.owner, plain)
-            for entry in entries:
-                if entry in plain:
-                    continue
-                if record(
-                    entry.job,
-                    entry.result,
-                    owner=self.owner,
-                    account_id=entry.account_id,
-                    account_label=entry.account_label,
-                    started_at=entry.started_at,
-                    duration_ms=entry.duration_ms,
-                    secrets=entry.secrets,
-                ):
-                    held.add(entry.job.pk)
+    def _results(self, entries: list[Entry]) -> set[int]:
+        """Write the results; returns the ids whose lease was still held."""
+        plain = [e for e in entries if e.plain_success]
+        held = write_sent(self.owner, plain) if plain else set()
+        for entry in entries:
+            if entry in plain:
+                continue
+            if record(
+                entry.job,
+                entry.result,
+                owner=self.owner,
+                account_id=entry.account_id,
+                account_label=entry.account_label,
+                started_at=entry.started_at,
+                duration_ms=entry.duration_ms,
+                secrets=entry.secrets,
+            ):
+                held.add(entry.job.pk)
         return held
+
+
+@contextlib.contextmanager
+def _relaxed(durable: bool) -> Iterator[None]:
+    """SQLite: NORMAL synchronisation for one transaction (in WAL mode a commit then skips
+    the flush; the next FULL commit flushes it along), FULL again afterwards."""
+    if durable or connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield  # inside a caller's transaction (tests) the level cannot change: keep FULL
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous = FULL")
 
 
 _MARK = (

@@ -95,6 +95,9 @@ def _patient(sender: object, connection: object, **kwargs: object) -> None:
 
 
 NO_ACCOUNT_RETRY = timedelta(minutes=1)
+DATABASE_ERROR_RETRY = timedelta(seconds=30)
+"""A message given back after a database error waits this long (no hot loop on a sick
+database)."""
 SWITCH_INTERVAL = 0.0002
 """Seconds a thread keeps the interpreter before another may run (Python's default: 0.005)."""
 MARK_AHEAD = 8
@@ -327,7 +330,8 @@ class Runner:
                     # DATA mark, if any, stays: the next claim flags it), or, if even that
                     # fails, its lease is no longer renewed and it is taken back when it ends.
                     log.error(json.dumps({"event": "database_error", "error": str(exc)[:300]}))
-                    self._give_back([job], keep_mark=True)
+                    later = timezone.now() + DATABASE_ERROR_RETRY
+                    self._give_back([job], at=later, reason="database_error", keep_mark=True)
                     self.done = True
                 finally:
                     self._settle()
