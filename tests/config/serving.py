@@ -52,17 +52,22 @@ def production_env(home: Path, database_url: str, **extra: str) -> dict[str, str
 
 
 def run(
-    command: list[str], env: Mapping[str, str], stdin: str | None = None
+    command: list[str],
+    env: Mapping[str, str],
+    stdin: str | None = None,
+    *,
+    cwd: Path | str = REPO,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    """``command`` in the checkout with ``env``; output captured, never raises."""
+    """``command`` in ``cwd`` (the checkout) with ``env``; output captured, never raises."""
     return subprocess.run(
         command,
         input=stdin,
         env=dict(env),
-        cwd=REPO,
+        cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 

@@ -37,6 +37,10 @@ KILLS = 8
 LEASE = 2
 SESSIONS_PER_WORKER = 1
 """One account, so one SMTP session per worker at a time."""
+UNRECORDED_PER_SESSION = 2
+"""Sends a kill can leave unrecorded per session: the one in DATA, and the last one the
+server accepted, whose result waits for the ledger's next group commit (a millisecond or
+two). Both are flagged possibly delivered and carry their Message-ID."""
 MARKED_AHEAD = MARK_AHEAD
 """A session's DATA marks are written for the message it sends and the next ones, so a kill
 may flag that many (one of them at most was in DATA)."""
@@ -140,8 +144,9 @@ def assert_nothing_lost(run: Run) -> None:
         f"{rig.worker_logs(10, only={'final'})}"
     )
     allowed = len(kills) * SESSIONS_PER_WORKER
-    assert result.extra_arrivals <= allowed, (
-        f"{result.extra_arrivals} extra arrivals for {len(kills)} kills (at most {allowed}): "
+    unrecorded = allowed * UNRECORDED_PER_SESSION
+    assert result.extra_arrivals <= unrecorded, (
+        f"{result.extra_arrivals} extra arrivals for {len(kills)} kills (at most {unrecorded}): "
         f"{result.duplicates}\n{context}"
     )
     unexplained = result.unexplained_duplicates

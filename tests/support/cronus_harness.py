@@ -40,6 +40,7 @@ from aiosmtpd.smtp import Envelope, Session
 from emisario.core.secrets import SecretBox
 from emisario.core.smtp.steps import Step
 from emisario.demo.mailbox import PLAIN
+from tests.config import serving
 from tests.support.smtpd import FaultySmtpd, Script, ScriptedHandler, ScriptedSMTP
 
 REPO = Path(__file__).resolve().parents[2]
@@ -293,16 +294,7 @@ def worker_env(home: Path, database_url: str, smtp_port: int, **extra: str) -> d
 def _run(
     command: list[str], env: Mapping[str, str], stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command,
-        input=stdin,
-        env=dict(env),
-        cwd=env["EMISARIO_HOME"],
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
+    return serving.run(command, env, stdin, cwd=env["EMISARIO_HOME"], timeout=COMMAND_TIMEOUT)
 
 
 def migrate(env: Mapping[str, str]) -> None:

@@ -73,14 +73,19 @@ class AccountInput:
         header_text(self.display_name, field="display_name")
 
     def endpoint(self, password: Secret | None) -> SmtpEndpoint:
-        return SmtpEndpoint(
-            host=self.host,
-            port=self.port,
-            security=self.security,
-            sender=self.sender,
-            login=self.login,
-            password=password,
-        )
+        return endpoint_of(self, password)
+
+
+def endpoint_of(account: AccountInput | SmtpAccount, password: Secret | None) -> SmtpEndpoint:
+    """The endpoint of typed values or of a stored account (validated on construction)."""
+    return SmtpEndpoint(
+        host=account.host,
+        port=account.port,
+        security=account.security,
+        sender=account.sender,
+        login=account.login,
+        password=password,
+    )
 
 
 class PasswordMustBeRetyped(EmisarioError):

@@ -53,7 +53,7 @@ from emisario.accounts import crypto
 from emisario.accounts.models import SmtpAccount
 from emisario.accounts.probing import probe_tls_context
 from emisario.accounts.selectors import generic_endpoint
-from emisario.accounts.services import probe_policy
+from emisario.accounts.services import endpoint_of, probe_policy
 from emisario.core.accounts import Resolution
 from emisario.core.dispatch import backoff
 from emisario.core.dispatch.ladder import AccountKey, Choice, NoneAvailable, next_account
@@ -160,14 +160,7 @@ def load_account(resolution: Resolution) -> Account:
             password = crypto.decrypt(row.password_token)
         except UndecryptableSecret as exc:
             raise AccountUnusable(str(exc)) from None
-    endpoint = SmtpEndpoint(
-        host=row.host,
-        port=row.port,
-        security=row.security,
-        sender=row.sender,
-        login=row.login,
-        password=password,
-    )
+    endpoint = endpoint_of(row, password)
     return Account(
         row.pk, endpoint, row, throttle.limits_for(row, row.host), display_name=row.display_name
     )

@@ -1,0 +1,267 @@
+"""The month-end run: N account statements, sent side by side by four senders to one sink.
+
+Run: ``.venv/bin/python bench/month_end.py [--count 3000] [--database sqlite|postgres]``
+(``bench/install-smtp-sink`` first). ``--count 10000`` is the real month end (about 4 min).
+
+Every side sends the same statements (Spanish text and HTML, about 3 KB, and a 40 KB PDF of
+its own: about 59 KB on the wire) to the same Postfix ``smtp-sink`` on loopback, started by
+this script with AUTH hidden (``-a``) and an account without a password:
+
+a. raw: one persistent ``smtplib.SMTP`` session writing the statements, prebuilt as bytes,
+   with ``sendmail``: the ceiling of one session. Then the same with 2 sessions in 2
+   processes at once.
+b. naive: connect, EHLO, one message, QUIT, for ``--naive-count`` of them.
+c. django-post-office: its ``send_queued_mail`` command on its own SQLite queue (its own
+   Django project, ``bench/postoffice_settings.py``, in a subprocess), queued to sent.
+d. Emisario: the statements queued with ``enqueue_many`` (timed apart), then one
+   ``emisario cronus --once`` worker subprocess timed from its start to its exit, every row
+   checked "sent" in the database; then, on a fresh database, 2 workers at once.
+
+Prints msg/s for each and the ratios: emisario / raw (goal >= 0.8), 2 workers / 2 raw
+sessions (goal >= 0.8), emisario / post-office (goal >= 5). Without the worker (not landed
+yet) its rows say so and the rest still runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _cronus_support as support
+
+RESULT = "RESULT "
+
+
+@dataclass
+class Figures:
+    """msg/s of every side (None: not measured)."""
+
+    raw_1: float | None = None
+    raw_2: float | None = None
+    naive: float | None = None
+    postoffice: float | None = None
+    emisario_1: float | None = None
+    emisario_2: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# --- a, b: raw smtplib ------------------------------------------------------------------------
+
+
+def measure_raw(args: argparse.Namespace, port: int, figures: Figures) -> None:
+    count, pdf_bytes, rounds = args.count, args.pdf_bytes, args.rounds
+    support.heading(f"Preparing {count} statements as bytes for the raw sessions")
+    started = time.perf_counter()
+    envelopes = support.raw_messages(count, pdf_bytes=pdf_bytes)
+    size = sum(len(e.data) for e in envelopes) / len(envelopes)
+    print(
+        f"  {count} messages, {size / 1000:.1f} KB each on average, "
+        f"built in {time.perf_counter() - started:.1f} s (not timed below)"
+    )
+    options = support.SessionOptions(port=port)
+    support.raw_session(options, envelopes[: min(200, count)])  # warm-up: page cache, sink
+
+    support.heading(
+        f"a. raw smtplib: persistent sessions, prebuilt bytes, sendmail() (best of {rounds})"
+    )
+    one = [support.raw_session(options, envelopes) for _ in range(rounds)]
+    figures.raw_1 = support.row("1 session", count, min(one), support.spread(one))
+    two = [support.raw_parallel(options, envelopes, 2) for _ in range(rounds)]
+    figures.raw_2 = support.row("2 sessions in 2 processes", count, min(two), support.spread(two))
+
+    support.heading("b. naive: connect + EHLO + send + QUIT per message")
+    subset = envelopes[: min(args.naive_count, count)]
+    figures.naive = support.row(
+        "one connection per message", len(subset), support.naive_sessions(options, subset)
+    )
+
+
+# --- c: django-post-office --------------------------------------------------------------------
+
+
+def measure_postoffice(port: int, count: int, pdf_bytes: int, work: Path, figures: Figures):
+    support.heading("c. django-post-office: send_queued_mail (defaults: batches of 100, 5 threads)")
+    directory = work / "postoffice"
+    directory.mkdir()
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.postoffice_settings",
+            "EMISARIO_BENCH_POSTOFFICE_DIR": str(directory),
+            "EMISARIO_BENCH_SINK_PORT": str(port),
+            "PYTHONPATH": str(support.ROOT),
+        }
+    )
+    command = [sys.executable, __file__, "--part", "postoffice", "--workdir", str(directory)]
+    command += ["--count", str(count), "--pdf-bytes", str(pdf_bytes)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    results = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
+    if done.returncode != 0 or not results:
+        print(f"  post-office run failed (exit {done.returncode}):")
+        print("    " + "\n    ".join((done.stdout + done.stderr).strip().splitlines()[-15:]))
+        return
+    result = json.loads(results[-1][len(RESULT) :])
+    print(
+        f"  queued with mail.send() in one transaction: {result['queue_seconds']:.1f} s "
+        f"({result['queue_seconds'] / count * 1000:.2f} ms/msg, not in the rate below)"
+    )
+    note = f"sent rows: {result['sent']} of {count}"
+    figures.postoffice = support.row(
+        "send_queued_mail, queued -> sent", count, result["send_seconds"], note
+    )
+
+
+def postoffice_part(args: argparse.Namespace) -> None:
+    """In the subprocess, under ``bench.postoffice_settings``: queue, then send, print times."""
+    import django
+
+    django.setup()
+    from django.core.files.base import ContentFile
+    from django.core.management import call_command
+    from django.db import transaction
+    from post_office import mail
+    from post_office.models import STATUS, Email
+
+    call_command("migrate", verbosity=0, interactive=False)
+    started = time.perf_counter()
+    with transaction.atomic():
+        for number in range(args.count):
+            item = support.statement_item(number, pdf_bytes=args.pdf_bytes)
+            attachments = {
+                name: {"file": ContentFile(data), "mimetype": content_type}
+                for name, data, content_type in item["attachments"]
+            }
+            mail.send(
+                recipients=item["to"],
+                sender=f"{support.SENDER_NAME} <{support.SENDER}>",
+                subject=item["subject"],
+                message=item["text"],
+                html_message=item["html"],
+                attachments=attachments or None,
+            )
+    queue_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    call_command("send_queued_mail", processes=1, lockfile=str(Path(args.workdir) / "po-lock"))
+    send_seconds = time.perf_counter() - started
+    sent = Email.objects.filter(status=STATUS.sent).count()
+    print(
+        RESULT
+        + json.dumps({"queue_seconds": queue_seconds, "send_seconds": send_seconds, "sent": sent})
+    )
+
+
+# --- d: Emisario ------------------------------------------------------------------------------
+
+
+def measure_emisario(args: argparse.Namespace, port: int, work: Path, figures: Figures) -> None:
+    kind = args.database
+    support.heading(f"d. Emisario: enqueue_many, then emisario cronus --once ({kind})")
+    if not support.worker_available():
+        print(f"  {support.WORKER_MISSING}")
+        figures.notes.append(support.WORKER_MISSING)
+        return
+    home = work / "emisario"
+    home.mkdir()
+    database = support.BenchDatabase(kind, work, label="month_end")
+    support.django_setup(database, home)
+    env = support.worker_env(database, home, [port])
+    extra = support.worker_extra(args)
+    try:
+        idle = support.idle_worker(env, work, extra)
+        if not idle.ok:
+            print("  the worker failed on an empty queue:\n  " + idle.failure())
+            return
+        print(
+            f"  an idle worker (start-up, one empty poll, exit): {idle.seconds:.2f} s, "
+            "included in the timings below"
+        )
+        for workers in (1, 2):
+            result = support.emisario_round(
+                database,
+                env,
+                work,
+                workers=workers,
+                count=args.count,
+                pdf_bytes=args.pdf_bytes,
+                account={"port": port},
+                extra=extra,
+            )
+            print(
+                f"  enqueue_many of {args.count}: {result.enqueue_seconds:.1f} s "
+                f"({result.enqueue_seconds / args.count * 1000:.2f} ms/msg, not in the rate "
+                "below)"
+            )
+            if not result.run.ok:
+                print("  " + result.verdict)
+                return
+            name = "1 worker" if workers == 1 else f"{workers} workers at once"
+            value = support.row(
+                f"cronus --once, {name}", args.count, result.run.seconds, result.verdict
+            )
+            if result.ok and workers == 1:
+                figures.emisario_1 = value
+            elif result.ok:
+                figures.emisario_2 = value
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        database.drop()
+
+
+def summary(figures: Figures) -> None:
+    support.heading("Ratios")
+    support.ratio("emisario 1 worker / raw 1 session", figures.emisario_1, figures.raw_1, goal=0.8)
+    support.ratio(
+        "emisario 2 workers / raw 2 sessions", figures.emisario_2, figures.raw_2, goal=0.8
+    )
+    support.ratio("emisario 1 worker / post-office", figures.emisario_1, figures.postoffice, goal=5)
+    if figures.raw_1 and figures.naive:
+        print(f"  (raw 1 session / naive: {figures.raw_1 / figures.naive:.2f}x)")
+    for note in figures.notes:
+        print(f"  note: {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=3000, help="statements (default 3000)")
+    parser.add_argument("--naive-count", type=int, default=500)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--rounds", type=int, default=2, help="raw passes; the best counts")
+    parser.add_argument("--pdf-bytes", type=int, default=support.PDF_BYTES)
+    parser.add_argument("--batch-size", type=int, help="passed to the worker")
+    parser.add_argument("--lease", type=int, help="passed to the worker (seconds)")
+    parser.add_argument("--skip-postoffice", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--part", choices=["postoffice"], help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.part == "postoffice":
+        postoffice_part(args)
+        return
+    if args.database == "postgres" and not support.postgres_available():
+        raise SystemExit(f"no PostgreSQL answers at {support.PG_SERVER}")
+    figures = Figures()
+    print(
+        f"Month end: {args.count} statements, {args.pdf_bytes} byte PDF each, "
+        f"Emisario on {args.database}"
+    )
+    with support.workdir(keep=args.keep) as work, support.SmtpSink() as sink:
+        print(f"  sink: smtp-sink on 127.0.0.1:{sink.port}")
+        measure_raw(args, sink.port, figures)
+        if not args.skip_postoffice:
+            measure_postoffice(sink.port, args.count, args.pdf_bytes, work, figures)
+        measure_emisario(args, sink.port, work, figures)
+    summary(figures)
+
+
+if __name__ == "__main__":
+    main()
