@@ -319,11 +319,24 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_result(acme, smtpd):
     claims.claim("slow-worker", 10, timedelta(seconds=30))
     # Another worker reclaimed it meanwhile: slow-worker's lease is gone before DATA.
     OutboundMessage.objects.filter(pk=message.pk).update(lease_owner="new-owner")
-    from emisario.outbox.delivery import LeaseGone, load_jobs, mark_data_started
+    from emisario.outbox.delivery import Result, load_jobs
+    from emisario.outbox.ledger import Entry, Ledger
 
+    ledger = Ledger("slow-worker", threaded=False)
+    assert ledger.mark(message.pk).wait(0) is False  # no DATA: the lease is gone
     job = load_jobs([message.pk])[0]
-    with pytest.raises(LeaseGone):
-        mark_data_started(job, "slow-worker")
+    sent = Result(MessageStatus.SENT, AttemptOutcome.SENT, step="data", code=250)
+    sent.accepted, sent.data_sent = [job.recipients[0].address], True
+    ledger.write(
+        Entry(
+            job, sent, account_id=None, account_label="", started_at=timezone.now(), duration_ms=1
+        )
+    )
+    row = fresh(message)
+    assert (row.status, row.lease_owner, row.data_started_at) == ("sending", "new-owner", None)
+    assert Recipient.objects.get(message=message).status == RecipientStatus.QUEUED
+    (attempt,) = Attempt.objects.filter(message=message)
+    assert (attempt.outcome, attempt.possibly_delivered) == ("interrupted", True)
 
 
 def test_a_message_per_minute_limit_defers_never_fails(acme, smtpd):

@@ -167,9 +167,3 @@ def release(
     if not keep_mark:
         changes["data_started_at"] = None
     return rows.update(**changes)
-
-
-def holds(owner: str, pk: int) -> bool:
-    return OutboundMessage.objects.filter(
-        pk=pk, lease_owner=owner, status=MessageStatus.SENDING
-    ).exists()

@@ -27,7 +27,6 @@ from emisario.outbox.models import (
     MessageStatus,
     OutboundMessage,
     Recipient,
-    RecipientKind,
     RecipientStatus,
 )
 
@@ -132,15 +131,6 @@ def load_jobs(ids: list[int]) -> list[Job]:
 
 class LeaseGone(Exception):
     """The message is no longer leased to this worker."""
-
-
-def mark_data_started(job: Job, owner: str) -> None:
-    """Written right before DATA; if it finds the lease gone, nothing is sent."""
-    updated = OutboundMessage.objects.filter(
-        pk=job.pk, lease_owner=owner, status=MessageStatus.SENDING
-    ).update(data_started_at=timezone.now())
-    if not updated:
-        raise LeaseGone(job.pk)
 
 
 @dataclass
@@ -338,7 +328,3 @@ def attempt_line(job: Job, result: Result, account: str, held: bool, duration_ms
         },
         ensure_ascii=False,
     )
-
-
-def kind_to(job: Job) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    return job.visible(RecipientKind.TO), job.visible(RecipientKind.CC)

@@ -78,14 +78,9 @@ def store(stream: BinaryIO, *, limit: int):
     Runs inside the caller's transaction: the row is created in a savepoint, and a concurrent
     insert of the same content (the unique ``sha256``) returns the winner's row.
     """
-    return store_chunks(iter(lambda: stream.read(CHUNK), b""), limit=limit)
-
-
-def store_chunks(chunks: Iterable[bytes], *, limit: int | None = None, prefix: str = ""):
-    """:func:`store` for bytes that come as chunks."""
     from emisario.outbox.models import Attachment
 
-    sha256, size, name = write_file(chunks, limit=limit, prefix=prefix)
+    sha256, size, name = write_file(iter(lambda: stream.read(CHUNK), b""), limit=limit)
     existing = Attachment.objects.filter(sha256=sha256).first()
     if existing is not None:
         return existing

@@ -76,9 +76,15 @@ from emisario.core.smtp.endpoint import SmtpEndpoint
 from emisario.core.smtp.redact import secrets_for
 from emisario.core.smtp.steps import Step
 from emisario.outbox import claims, conf, storage, throttle
-from emisario.outbox.delivery import Job, LeaseGone, Result, kind_to, load_jobs
+from emisario.outbox.delivery import Job, LeaseGone, Result, load_jobs
 from emisario.outbox.ledger import Entry, Ledger, Mark
-from emisario.outbox.models import Attempt, AttemptOutcome, MessageStatus, RecipientStatus
+from emisario.outbox.models import (
+    Attempt,
+    AttemptOutcome,
+    MessageStatus,
+    RecipientKind,
+    RecipientStatus,
+)
 
 log = logging.getLogger("emisario.cronus")
 
@@ -98,6 +104,8 @@ NO_ACCOUNT_RETRY = timedelta(minutes=1)
 DATABASE_ERROR_RETRY = timedelta(seconds=30)
 """A message given back after a database error waits this long (no hot loop on a sick
 database)."""
+LISTEN_SLICE = 0.25
+"""Seconds of one NOTIFY wait before the loop looks at its signals and runners again."""
 SWITCH_INTERVAL = 0.0002
 """Seconds a thread keeps the interpreter before another may run (Python's default: 0.005)."""
 MARK_AHEAD = 8
@@ -455,7 +463,7 @@ class Runner:
         self._rest(until=until, reason=reason)
 
     def _header(self, job: Job) -> bytes:
-        to, cc = kind_to(job)
+        to, cc = job.visible(RecipientKind.TO), job.visible(RecipientKind.CC)
         endpoint = self.account.endpoint
         return header_block(
             sender=job.from_address or endpoint.sender,
@@ -998,11 +1006,20 @@ class Cronus:
             self._listener = None
 
     def _wait(self, seconds: float) -> None:
+        """Until mail is queued (a NOTIFY), a runner finishes something, a signal comes, or
+        ``seconds`` pass. The NOTIFY wait goes in short slices: a signal does not end
+        psycopg's wait, and SIGTERM must not wait for the whole poll."""
         self.wake.clear()
-        if self._listener is not None and seconds > 0.2:
+        if self._listener is not None and seconds > LISTEN_SLICE:
+            deadline = time.monotonic() + seconds
             try:
-                for _note in self._listener.notifies(timeout=seconds, stop_after=1):
-                    break
+                while not (self.wake.is_set() or self.stopping.is_set()):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return
+                    slice_ = min(left, LISTEN_SLICE)
+                    if any(True for _ in self._listener.notifies(timeout=slice_, stop_after=1)):
+                        return
                 return
             except Exception:
                 self._unlisten()

@@ -19,7 +19,7 @@ from emisario.core.dispatch.outcome import (
     pause_until,
     plan_after_rcpt,
 )
-from emisario.core.smtp.advice import Fault
+from emisario.core.smtp.advice import Fault, parse_enhanced_status
 from emisario.core.smtp.steps import Step
 
 D, R, S = Decision, PauseReason, Step
@@ -198,7 +198,11 @@ RECIPIENT_TEXTS = [
 @given(
     code=st.sampled_from([550, 551, 552, 553, 554]),
     status=st.sampled_from(["", "5.1.1 ", "5.1.0 ", "5.2.1 ", "5.2.2 ", "5.1.10 "]),
-    text=st.one_of(st.sampled_from(RECIPIENT_TEXTS), NO_WORDS),
+    # No enhanced code of its own in the words: "5.7.57" (Microsoft 365: not authenticated)
+    # is the account's, and the classifier rightly reads it.
+    text=st.one_of(
+        st.sampled_from(RECIPIENT_TEXTS), NO_WORDS.filter(lambda t: not parse_enhanced_status(t))
+    ),
     auth=st.booleans(),
 )
 def test_a_5xx_at_rcpt_fails_only_that_recipient(code, status, text, auth):

@@ -7,7 +7,7 @@ import email
 import email.policy
 import re
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from emisario.core.mail.envelope import header_block
@@ -69,6 +69,8 @@ def test_bcc_only_gets_an_empty_group():
 
 
 @given(st.text(max_size=300), st.text(max_size=300))
+@example("", "\n")  # a single part ending in a line break got a second one
+@example("hola\n", "")
 def test_any_text_and_html_come_back(text, html):
     if not text and not html:
         return

@@ -56,10 +56,6 @@ class SessionError(Exception):
         return f"{self.step}: {reply}{self.text}"
 
 
-class LeaseLost(Exception):
-    """Raised by the ``before_data`` callback: the message is no longer ours to send."""
-
-
 @dataclass(frozen=True, slots=True)
 class Reply:
     code: int
@@ -281,8 +277,8 @@ class Session:
         MAIL or DATA raises a *usable* :class:`SessionError` (the caller sends RSET); a lost
         connection or timeout an unusable one. ``before_data`` gets every RCPT reply once some
         recipient was accepted and says whether to send DATA (False: the transaction is
-        reset, nothing is sent); the worker records there that DATA is starting, and it may
-        raise :class:`LeaseLost`, after which the transaction is reset too. ``body_checked``:
+        reset, nothing is sent); the worker waits there for its DATA mark, and whatever it
+        raises (the lease is gone) ends the transaction too. ``body_checked``:
         the body was found wire-safe when it was stored (:class:`.wire.WireSafety`), so its
         bytes are written without another scan; the header always is scanned.
         """

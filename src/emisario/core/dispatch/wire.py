@@ -46,7 +46,7 @@ class WireEncoder:
         return stuffed
 
     def feed_checked(self, chunk: bytes) -> bytes:
-        """A chunk already known to be wire-safe (:func:`is_wire_safe`, checked when the body
+        """A chunk already known to be wire-safe (:class:`WireSafety`, checked when the body
         was rendered and stored): only the line state is followed, no byte is scanned."""
         if self._pending_cr or not self._line_start:
             return self.feed(chunk)  # only ever after a clean header: never happens
@@ -90,8 +90,3 @@ class WireSafety:
         if data.count(b"\n") != crlf or data.count(b"\r") - data.endswith(b"\r") != crlf:
             return False
         return b"\r\n." not in data
-
-
-def is_wire_safe(data: bytes) -> bool:
-    """``data`` as a whole (it must end in CRLF, or be empty)."""
-    return WireSafety().check(data) and (not data or data.endswith(b"\r\n"))

@@ -60,10 +60,11 @@ def render_body(
     (then a mixed multipart around them)."""
     if text and html:
         inner_head, inner = _alternative(text, html, boundary())
-    elif html:
-        inner_head, inner = _text_part(html, "html")
     else:
-        inner_head, inner = _text_part(text, "plain")
+        inner_head, encoded = _text_part(html or text, "html" if html else "plain")
+        if not attachments:  # the part ends the message: one line end, not two
+            return RenderedBody(inner_head, iter([_ending_in_crlf(encoded)]))
+        inner = _before_delimiter(encoded)
     if not attachments:
         return RenderedBody(inner_head, iter(inner))
     mark = boundary()
@@ -71,20 +72,31 @@ def render_body(
     return RenderedBody(head, _mixed(mark, inner_head, inner, attachments))
 
 
-def _text_part(body: str, subtype: str) -> tuple[bytes, list[bytes]]:
+def _text_part(body: str, subtype: str) -> tuple[bytes, bytes]:
     head = headers.field("Content-Type", [f"text/{subtype};", "charset=utf-8"]) + headers.field(
         "Content-Transfer-Encoding", ["quoted-printable"]
     )
-    encoded = quoted_printable(body)
-    return head, [encoded + b"\r\n"] if encoded else [b""]
+    return head, quoted_printable(body)
+
+
+def _before_delimiter(encoded: bytes) -> list[bytes]:
+    """A part inside a multipart: the CRLF before the next delimiter belongs to the
+    delimiter (RFC 2046 section 5.1.1), so a text's own last line end is kept."""
+    return [encoded + b"\r\n"] if encoded else [b""]
+
+
+def _ending_in_crlf(encoded: bytes) -> bytes:
+    """The body of a single-part message: its last line ends in CRLF (the wire needs it),
+    and a text that ended in a line break does not get a second one."""
+    return encoded if not encoded or encoded.endswith(b"\r\n") else encoded + b"\r\n"
 
 
 def _alternative(text: str, html: str, mark: str) -> tuple[bytes, list[bytes]]:
     head = headers.field("Content-Type", ["multipart/alternative;", f'boundary="{mark}"'])
     chunks: list[bytes] = []
     for body, subtype in ((text, "plain"), (html, "html")):
-        part_head, part = _text_part(body, subtype)
-        chunks += [f"--{mark}\r\n".encode("ascii"), part_head, b"\r\n", *part]
+        part_head, encoded = _text_part(body, subtype)
+        chunks += [f"--{mark}\r\n".encode("ascii"), part_head, b"\r\n", *_before_delimiter(encoded)]
     chunks.append(f"--{mark}--\r\n".encode("ascii"))
     return head, chunks
 
