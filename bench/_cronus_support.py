@@ -32,6 +32,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -217,10 +218,34 @@ class BenchDatabase:
 
     def drop(self) -> None:
         if self.kind == "sqlite":
-            for suffix in ("", "-wal", "-shm", "-journal"):
+            for suffix in ("", "-wal", "-shm", "-journal", ".snapshot"):
                 Path(self.name + suffix).unlink(missing_ok=True)
         else:
             self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}_snapshot"')
+
+    def snapshot(self) -> None:
+        """Keep a copy of the database as it is now (no connection may be open to it):
+        :meth:`restore` brings it back, so several rounds run on the same queue without
+        queueing it again."""
+        if self.kind == "sqlite":
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(self.name)) as connection:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            shutil.copyfile(self.name, self.name + ".snapshot")
+        else:
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}_snapshot"')
+            self._admin(f'CREATE DATABASE "{self.name}_snapshot" TEMPLATE "{self.name}"')
+
+    def restore(self) -> None:
+        if self.kind == "sqlite":
+            for suffix in ("-wal", "-shm", "-journal"):
+                Path(self.name + suffix).unlink(missing_ok=True)
+            shutil.copyfile(self.name + ".snapshot", self.name)
+        else:
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self._admin(f'CREATE DATABASE "{self.name}" TEMPLATE "{self.name}_snapshot"')
 
     def _admin(self, sql: str) -> None:
         import psycopg
@@ -605,9 +630,19 @@ def worker_command(worker_id: str, extra: list[str] | None = None) -> list[str]:
 
 @dataclass
 class WorkerRun:
+    """``seconds``: from the first start to the last exit, Django's start-up included;
+    ``running``: from the first worker's ``start`` event (Django set up, about to claim) to
+    the last exit: the month end of a CRONUS that is already running, as in production and as
+    post-office's ``send_queued_mail`` is timed (inside a set-up process)."""
+
     seconds: float
     codes: list[int]
     logs: list[Path]
+    running: float = 0.0
+
+    @property
+    def start_up(self) -> float:
+        return self.seconds - self.running
 
     @property
     def ok(self) -> bool:
@@ -624,16 +659,36 @@ class WorkerRun:
         return "\n".join(parts)
 
 
-def start_worker(worker_id: str, env: Mapping[str, str], log: Path, extra: list[str] | None):
-    handle = log.open("wb")
+START_EVENT = b'"event": "start"'
+
+
+def start_worker(
+    worker_id: str,
+    env: Mapping[str, str],
+    log: Path,
+    extra: list[str] | None,
+    ready: list[float] | None = None,
+):
+    """Start one worker, its output copied to ``log`` by a thread that appends to ``ready``
+    the moment its ``start`` event is printed."""
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
         worker_command(worker_id, extra),
         env=dict(env),
-        stdout=handle,
+        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         cwd=str(ROOT),
     )
-    handle.close()
+
+    def copy() -> None:
+        assert process.stdout is not None
+        with log.open("wb") as handle:
+            for line in process.stdout:
+                if ready is not None and START_EVENT in line:
+                    ready.append(time.perf_counter())
+                handle.write(line)
+
+    process.copier = threading.Thread(target=copy, daemon=True)  # type: ignore[attr-defined]
+    process.copier.start()  # type: ignore[attr-defined]
     return process
 
 
@@ -645,11 +700,14 @@ def run_workers(
     extra: list[str] | None = None,
     timeout: float = 1800.0,
 ) -> WorkerRun:
-    """Start ``count`` workers at once and wait for all of them to exit: the wall time from
-    the first start to the last exit, Django's start-up included (it is part of a run)."""
+    """Start ``count`` workers at once and wait for all of them to exit; the times of
+    :class:`WorkerRun` (with and without the interpreter's and Django's start-up)."""
     logs = [logdir / f"worker-{count}-{n}.log" for n in range(count)]
+    ready: list[float] = []
     started = time.perf_counter()
-    processes = [start_worker(f"bench-{count}-{n}", env, log, extra) for n, log in enumerate(logs)]
+    processes = [
+        start_worker(f"bench-{count}-{n}", env, log, extra, ready) for n, log in enumerate(logs)
+    ]
     codes = []
     try:
         for process in processes:
@@ -663,20 +721,28 @@ def run_workers(
                     process.wait(10)
                 if process.poll() is None:
                     process.kill()
-    return WorkerRun(time.perf_counter() - started, codes, logs)
+    ended = time.perf_counter()
+    for process in processes:
+        process.copier.join(10)
+    running = ended - min(ready) if ready else ended - started
+    return WorkerRun(ended - started, codes, logs, running)
 
 
 @dataclass
 class EmisarioRound:
-    """One measured Emisario run: the queueing, the workers, what the rows say after."""
+    """Measured Emisario runs on one queue: the queueing, the best run, what the rows said."""
 
     enqueue_seconds: float
     run: WorkerRun
     verdict: str
+    runs: list[WorkerRun] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.run.ok and self.verdict.startswith("verified")
+
+    def spread(self) -> str:
+        return spread([r.running for r in self.runs])
 
 
 def queue_statements(count: int, *, pdf_bytes: int, account: Mapping[str, Any]) -> float:
@@ -696,6 +762,39 @@ def queue_statements(count: int, *, pdf_bytes: int, account: Mapping[str, Any]) 
     return seconds
 
 
+def prepare_queue(
+    database: BenchDatabase, *, count: int, pdf_bytes: int, account: Mapping[str, Any]
+) -> float:
+    """On a fresh database: queue the statements once and keep a copy of that queue
+    (:meth:`BenchDatabase.snapshot`); returns the seconds ``enqueue_many`` took."""
+    reset_django_database(database)
+    seconds = queue_statements(count, pdf_bytes=pdf_bytes, account=account)
+    database.snapshot()
+    return seconds
+
+
+def timed_run(
+    database: BenchDatabase,
+    env: Mapping[str, str],
+    logdir: Path,
+    *,
+    workers: int,
+    count: int,
+    extra: list[str] | None = None,
+    restore: bool = True,
+) -> tuple[WorkerRun, str]:
+    """The queue of :func:`prepare_queue` brought back (unless ``restore`` is False: it is
+    still as queued), ``workers`` workers run to their exit, every row checked."""
+    from django.db import connections
+
+    if restore:
+        database.restore()
+    run = run_workers(workers, env, logdir, extra=extra)
+    verdict = verify_all_sent(count) if run.ok else run.failure()
+    connections.close_all()
+    return run, verdict
+
+
 def emisario_round(
     database: BenchDatabase,
     env: Mapping[str, str],
@@ -706,14 +805,22 @@ def emisario_round(
     pdf_bytes: int,
     account: Mapping[str, Any],
     extra: list[str] | None = None,
+    rounds: int = 1,
 ) -> EmisarioRound:
-    """On a fresh database: queue the statements, run ``workers`` workers to their exit, check
-    every row."""
-    reset_django_database(database)
-    enqueue_seconds = queue_statements(count, pdf_bytes=pdf_bytes, account=account)
-    run = run_workers(workers, env, logdir, extra=extra)
-    verdict = verify_all_sent(count) if run.ok else run.failure()
-    return EmisarioRound(enqueue_seconds, run, verdict)
+    """Queue the statements once, then ``rounds`` times restore that queue and run
+    ``workers`` workers to their exit, every row checked each time; the best run counts (as
+    the raw sessions' best pass does)."""
+    enqueue_seconds = prepare_queue(database, count=count, pdf_bytes=pdf_bytes, account=account)
+    runs: list[WorkerRun] = []
+    for number in range(rounds):
+        run, verdict = timed_run(
+            database, env, logdir, workers=workers, count=count, extra=extra, restore=number > 0
+        )
+        if not verdict.startswith("verified"):
+            return EmisarioRound(enqueue_seconds, run, verdict, [run])
+        runs.append(run)
+    best = min(runs, key=lambda r: r.running)
+    return EmisarioRound(enqueue_seconds, best, f"verified: all {count} rows sent", runs)
 
 
 def idle_worker(env: Mapping[str, str], logdir: Path, extra: list[str] | None) -> WorkerRun:

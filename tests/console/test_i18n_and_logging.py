@@ -2,6 +2,7 @@ import logging
 from pathlib import Path
 
 import polib
+import pytest
 
 from emisario.console.logging import RedactSecretsFilter, redact
 
@@ -27,3 +28,23 @@ def test_log_filter_masks_passwords_auth_lines_and_tokens():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "contraseña: %s", ("s3cr3t",), None)
     RedactSecretsFilter().filter(record)
     assert "s3cr3t" not in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PASSWORD=hunter2",
+        "Contraseña = hunter2",
+        "paſſword=hunter2",  # long s: re.IGNORECASE matches it, so must the quick check
+        "auth plain hunter2",
+        "PWD: 'hunter2'",
+        "token gAAAAAhunter2",
+    ],
+)
+def test_the_quick_check_never_skips_a_text_a_pattern_would_mask(text):
+    assert "hunter2" not in redact(text)
+
+
+def test_a_text_without_any_trigger_comes_back_as_it_is():
+    line = '{"event": "attempt", "message": 7, "outcome": "sent", "code": 250}'
+    assert redact(line) is line

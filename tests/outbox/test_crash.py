@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from emisario.outbox.worker import MARK_AHEAD
+from emisario.outbox.worker import MARK_AHEAD_MAX
 from tests.support.cronus_harness import Rig, Tally, recording_smtpd, sqlite_pass_only, tally
 
 MESSAGES = 2000
@@ -41,9 +41,9 @@ UNRECORDED_PER_SESSION = 2
 """Sends a kill can leave unrecorded per session: the one in DATA, and the last one the
 server accepted, whose result waits for the ledger's next group commit (a millisecond or
 two). Both are flagged possibly delivered and carry their Message-ID."""
-MARKED_AHEAD = MARK_AHEAD
-"""A session's DATA marks are written for the message it sends and the next ones, so a kill
-may flag that many (one of them at most was in DATA)."""
+MARKED_AHEAD = MARK_AHEAD_MAX
+"""A session's DATA marks are written for the message it sends and up to this many next
+ones, so a kill may flag that many (one of them at most was in DATA)."""
 KILL_EVERY = (0.3, 1.0)
 MIN_UPTIME = 1.0
 """Seconds a worker runs before it may be killed: Django takes about that long to start, and

@@ -410,3 +410,15 @@ def test_a_password_never_travels_unencrypted(acme, smtpd_factory):
     attempt = Attempt.objects.get(message=message)
     assert (attempt.step, attempt.outcome) == ("auth", "account")
     assert "AUTH" not in relay.sessions[0]
+
+
+def test_a_stored_header_without_its_mime_fields_fails_and_is_never_sent(acme, smtpd):
+    """A row whose head the 0003 migration could not render (only its MIME fields, or none)
+    must not go out as a message with a From line and nothing else."""
+    account_on(smtpd, acme)
+    message = queue_statement()
+    OutboundMessage.objects.filter(pk=message.pk).update(head="Content-Type: text/plain\r\n")
+    run_cronus()
+    row = fresh(message)
+    assert (row.status, row.last_error_code) == (MessageStatus.FAILED, "invalid_message")
+    assert smtpd.messages == []

@@ -19,7 +19,15 @@ def _mask(match: re.Match) -> str:
     return kept + "********"
 
 
+TRIGGERS = ("pass", "contrase", "pwd", "auth", "gaaaaa")
+"""Every pattern's match holds one of these (case-folded): a text without any needs no scan
+(CRONUS logs a line per attempt; most hold none)."""
+
+
 def redact(text: str) -> str:
+    lowered = text.casefold()  # as re.IGNORECASE matches: "paſſword" holds "pass"
+    if not any(trigger in lowered for trigger in TRIGGERS):
+        return text
     for pattern in PATTERNS:
         text = pattern.sub(_mask, text)
     return text

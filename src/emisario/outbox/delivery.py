@@ -50,12 +50,9 @@ class Job:
     company_id: int
     type_code: str
     from_address: str
-    reply_to: str
-    subject: str
-    headers: list[list[str]]
     message_id: str
-    date: datetime
-    mime_head: bytes
+    head: bytes
+    """Every header field but From (``envelope.fixed_head``), rendered at intake."""
     body_name: str
     body_size: int
     needs_smtputf8: bool
@@ -68,14 +65,11 @@ class Job:
     def pending(self) -> list[Rcpt]:
         return [r for r in self.recipients if r.status == RecipientStatus.QUEUED]
 
-    def visible(self, kind: str) -> list[tuple[str, str]]:
-        return [(r.address, r.display_name) for r in self.recipients if r.kind == kind]
-
 
 _JOBS = (
-    "SELECT m.id, m.company_id, t.code, m.from_address, m.reply_to, m.subject, m.headers, "
-    "m.message_id, m.date, m.mime_head, a.content, m.body_size, m.needs_smtputf8, m.attempts, "
-    "m.created_at, m.expires_at FROM outbox_outboundmessage m "
+    "SELECT m.id, m.company_id, t.code, m.from_address, m.message_id, m.head, a.content, "
+    "m.body_size, m.needs_smtputf8, m.attempts, m.created_at, m.expires_at "
+    "FROM outbox_outboundmessage m "
     "JOIN accounts_accounttype t ON t.id = m.account_type_id "
     "LEFT JOIN outbox_attachment a ON a.id = m.body_id WHERE m.id IN ({ids})"
 )
@@ -102,20 +96,15 @@ def load_jobs(ids: list[int]) -> list[Job]:
     jobs: dict[int, Job] = {}
     with connection.cursor() as cursor:
         cursor.execute(_JOBS.format(ids=marks), ids)
-        for (pk, company, type_code, from_address, reply_to, subject, headers, message_id,
-             date, mime_head, body, body_size, smtputf8, attempts, created_at,
-             expires_at) in cursor.fetchall():  # fmt: skip
+        for (pk, company, type_code, from_address, message_id, head, body, body_size, smtputf8,
+             attempts, created_at, expires_at) in cursor.fetchall():  # fmt: skip
             jobs[pk] = Job(
                 pk=pk,
                 company_id=company,
                 type_code=type_code,
                 from_address=from_address,
-                reply_to=reply_to,
-                subject=subject,
-                headers=json.loads(headers) if isinstance(headers, str) else headers,
                 message_id=message_id,
-                date=_when(date),
-                mime_head=mime_head.encode("ascii"),
+                head=head.encode("utf-8"),
                 body_name=body or "",
                 body_size=body_size,
                 needs_smtputf8=bool(smtputf8),

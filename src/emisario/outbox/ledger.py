@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -36,9 +37,18 @@ from emisario.outbox.delivery import Job, Result, attempt_line, record, write_se
 from emisario.outbox.models import MessageStatus
 
 log = logging.getLogger("emisario.cronus")
+T = TypeVar("T")
 
 GROUP = 200
 """Most items written in one transaction."""
+SQLITE_SPIN = 0.0002
+"""Seconds between two tries for SQLite's write lock, for the first :data:`SQLITE_SPIN_FOR`."""
+SQLITE_SPIN_FOR = 0.05
+SQLITE_STEP = 0.005
+"""Seconds between two tries once the lock has been held longer than that."""
+SQLITE_PATIENCE = 300.0
+"""Seconds of trying for SQLite's write lock before a write counts as failed (as long as the
+busy timeout of the worker's other connections)."""
 LINGER = 0.001
 """Seconds the ledger waits for more items before it commits: a commit (an fsync on SQLite)
 then carries several messages; marks are asked for ahead, so nobody waits on this."""
@@ -57,6 +67,10 @@ class Mark:
     def settle(self, held: bool) -> None:
         self.held = held
         self._done.set()
+
+    @property
+    def settled(self) -> bool:
+        return self._done.is_set()
 
     def wait(self, timeout: float) -> bool | None:
         """True: marked, send DATA. False: the lease is gone. None: no answer in time."""
@@ -100,6 +114,8 @@ class Ledger:
         self.threaded = threaded
         self._items: queue.SimpleQueue[Mark | Entry | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._spinning: object = None
+        """The SQLite connection whose busy handler is off (:meth:`_spin_on_sqlite`)."""
         if threaded:
             self._thread = threading.Thread(target=self._run, name="cronus-ledger", daemon=True)
             self._thread.start()
@@ -158,16 +174,20 @@ class Ledger:
             connection.close()
 
     def _write(self, group: list[Mark | Entry]) -> None:
-        """Marks first, in a transaction of their own (a session may be waiting for one), then
-        the results."""
+        """Marks and results in one transaction: durable when it holds a mark (a mark must be
+        on disk before its DATA; the results ride along), relaxed otherwise. One commit, and
+        on SQLite one turn of the write lock that every worker shares."""
         marks = [item for item in group if isinstance(item, Mark)]
         entries = [item for item in group if isinstance(item, Entry)]
-        if marks:
-            held = self._retrying(lambda: _mark(self.owner, [m.pk for m in marks]))
-            for mark in marks:
-                mark.settle(mark.pk in held)
+
+        def write() -> tuple[set[int], set[int]]:
+            marked = _mark(self.owner, [m.pk for m in marks]) if marks else set()
+            return marked, self._results(entries) if entries else set()
+
+        marked, held = self._retrying(write, durable=bool(marks))
+        for mark in marks:
+            mark.settle(mark.pk in marked)
         if entries:
-            held = self._retrying(lambda: self._results(entries), durable=False)
             lines = []
             for entry in entries:
                 kept = entry.job.pk in held
@@ -179,7 +199,7 @@ class Ledger:
                     entry.written(entry, kept)
             log.info("\n".join(lines))  # one record: still one line per attempt, one write
 
-    def _retrying(self, write: Callable[[], set[int]], *, durable: bool = True) -> set[int]:
+    def _retrying(self, write: Callable[[], T], *, durable: bool = True) -> T:
         """Run ``write`` in a transaction until the database takes it (never drop a result);
         inline (tests) an error is raised to the caller at once.
 
@@ -190,19 +210,44 @@ class Ledger:
         are then claimed again with their mark set and recorded as possibly delivered. Never
         lost, never an unflagged duplicate, and no disk flush per message."""
         delay = 0.05
+        locked_since: float | None = None
         while True:
             try:
+                if self.threaded:
+                    self._spin_on_sqlite()
                 with _relaxed(durable), transaction.atomic():
                     if not durable and connection.vendor == "postgresql":
                         with connection.cursor() as cursor:
                             cursor.execute("SET LOCAL synchronous_commit = off")
                     return write()
             except DatabaseError as exc:  # locked, restarting
+                if self.threaded and _locked(exc):
+                    now = time.monotonic()
+                    locked_since = locked_since or now
+                    waited = now - locked_since
+                    if waited < SQLITE_PATIENCE:
+                        # Another worker's commit: a fraction of a millisecond. A longer hold
+                        # (a big enqueue) is waited for in longer steps, not with a busy loop.
+                        time.sleep(SQLITE_SPIN if waited < SQLITE_SPIN_FOR else SQLITE_STEP)
+                        continue
                 log.error(json.dumps({"event": "write_failed", "error": str(exc)[:300]}))
                 if not self.threaded:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _spin_on_sqlite(self) -> None:
+        """On SQLite, wait for the write lock here, in steps of :data:`SQLITE_SPIN`, not in
+        SQLite's busy handler: that one sleeps 1, 2, 5, 10 ms… between tries, while another
+        worker's commit holds the lock for a fraction of a millisecond, and a session waiting
+        for its mark would wait those milliseconds."""
+        if connection.vendor != "sqlite":
+            return
+        connection.ensure_connection()
+        if self._spinning is not connection.connection:
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA busy_timeout = 0")
+            self._spinning = connection.connection
 
     def _results(self, entries: list[Entry]) -> set[int]:
         """Write the results; returns the ids whose lease was still held."""
@@ -239,6 +284,10 @@ def _relaxed(durable: bool) -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA synchronous = FULL")
+
+
+def _locked(exc: DatabaseError) -> bool:
+    return connection.vendor == "sqlite" and "locked" in str(exc)
 
 
 _MARK = (

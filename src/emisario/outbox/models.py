@@ -76,9 +76,11 @@ class OutboundMessage(models.Model):
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     """The caller's key: the same key for the same company returns the first message."""
     recipient_count = models.PositiveIntegerField(default=0)
-    mime_head = models.TextField(blank=True)
-    """The top-level Content-Type and Content-Transfer-Encoding fields of the rendered body
-    (``emisario.core.mail.mime``); the worker writes its own header block, then these."""
+    head = models.TextField(blank=True)
+    """Every header field but From, and the blank line, rendered at intake
+    (``emisario.core.mail.envelope.fixed_head``: To, Cc, Reply-To, Subject, Date, Message-ID,
+    the caller's headers, the MIME head); a worker writes the From of the account that
+    sends, then this, then the body."""
     body = models.ForeignKey(
         "Attachment", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -45,6 +45,7 @@ from emisario.core.dispatch.wire import WireSafety
 from emisario.core.errors import InvalidValue
 from emisario.core.mail import headers as mail_headers
 from emisario.core.mail import mime
+from emisario.core.mail.envelope import fixed_head
 from emisario.outbox import conf, storage
 from emisario.outbox.models import (
     Attachment,
@@ -475,8 +476,12 @@ def make_message_id(domain: str, when: datetime) -> str:
 def _new_message(
     draft: _Draft, now: datetime, domain: str, rendered: Mapping[str, Any] | None = None
 ) -> OutboundMessage:
+    fields = dict(rendered or {})
+    message_id = make_message_id(domain, now)
+    if "mime_head" in fields:
+        fields["head"] = _head(draft, message_id, now, fields.pop("mime_head"))
     return OutboundMessage(
-        **(rendered or {}),
+        **fields,
         company=draft.company,
         account_type=draft.account_type,
         from_address=draft.from_address,
@@ -485,7 +490,7 @@ def _new_message(
         text_body=draft.text,
         html_body=draft.html,
         headers=draft.headers,
-        message_id=make_message_id(domain, now),
+        message_id=message_id,
         date=now,
         idempotency_key=draft.idempotency_key,
         recipient_count=len(draft.recipients),
@@ -494,6 +499,25 @@ def _new_message(
         expires_at=now + conf.expiry(),
         created_at=now,
     )
+
+
+def _head(draft: _Draft, message_id: str, date: datetime, mime_head: bytes) -> str:
+    """Every header field but From (``envelope.fixed_head``), as stored with the message."""
+    visible: dict[str, list[tuple[str, str]]] = {RecipientKind.TO: [], RecipientKind.CC: []}
+    for kind, address, name in draft.recipients:
+        if kind in visible:
+            visible[kind].append((address, name))
+    head = fixed_head(
+        to=visible[RecipientKind.TO],
+        cc=visible[RecipientKind.CC],
+        reply_to=draft.reply_to,
+        subject=draft.subject,
+        date=date,
+        message_id=message_id,
+        extra=draft.headers,
+        mime_head=mime_head,
+    )
+    return head.decode("utf-8")  # UTF-8 only where SMTPUTF8 addresses need it
 
 
 def _recipient_rows(message: OutboundMessage, draft: _Draft) -> list[Recipient]:
@@ -574,7 +598,7 @@ def _render(draft: _Draft, stored: list[tuple[Attachment, _Attachment]]) -> dict
     if draft.from_address:
         addresses.append(draft.from_address)
     return {
-        "mime_head": rendered.head.decode("ascii"),
+        "mime_head": rendered.head,
         "body": body,
         "body_size": body[1],
         "needs_smtputf8": any(needs_smtputf8(address) for address in addresses),
@@ -763,6 +787,8 @@ def _enqueue_draft(draft: _Draft, domains: dict[tuple[int, int], str] | None) ->
             files = _store_attachments(draft)
             MessageAttachment.objects.bulk_create(_attachment_rows(message, files))
             rendered = _with_body_rows([_render(draft, files)])[0]
+            mime_head = rendered.pop("mime_head")
+            rendered["head"] = _head(draft, message.message_id, message.date, mime_head)
             for name, value in rendered.items():
                 setattr(message, name, value)
             message.save(update_fields=list(rendered))

@@ -82,7 +82,6 @@ from emisario.outbox.models import (
     Attempt,
     AttemptOutcome,
     MessageStatus,
-    RecipientKind,
     RecipientStatus,
 )
 
@@ -101,6 +100,7 @@ def _patient(sender: object, connection: object, **kwargs: object) -> None:
 
 
 NO_ACCOUNT_RETRY = timedelta(minutes=1)
+"""How soon a message with no account available is looked at again, at most."""
 DATABASE_ERROR_RETRY = timedelta(seconds=30)
 """A message given back after a database error waits this long (no hot loop on a sick
 database)."""
@@ -109,9 +109,12 @@ LISTEN_SLICE = 0.25
 SWITCH_INTERVAL = 0.0002
 """Seconds a thread keeps the interpreter before another may run (Python's default: 0.005)."""
 MARK_AHEAD = 8
-"""DATA marks asked for ahead of the session: this many messages per session may be flagged
-possibly delivered after a crash (one of them at most was in DATA)."""
-"""How soon a message with no account available is looked at again, at most."""
+"""DATA marks a session asks for ahead of itself at first. Each time it finds the next mark
+not yet written (the database is slower than the session: PostgreSQL's durable commit takes
+milliseconds), it asks twice as far ahead, up to :data:`MARK_AHEAD_MAX`."""
+MARK_AHEAD_MAX = 32
+"""At most this many messages per session may be flagged possibly delivered after a crash
+(one of them at most was in DATA)."""
 
 
 @dataclass
@@ -258,6 +261,8 @@ class Runner:
         self.thread: threading.Thread | None = None
         self.secrets = secrets_for(account.endpoint)
         self.marks: dict[int, Mark] = {}
+        self.lead = MARK_AHEAD
+        """How far ahead this session asks for DATA marks (grows, see MARK_AHEAD)."""
         self.success_recorded = False
 
     # -- the queue ---------------------------------------------------------------------------
@@ -282,16 +287,21 @@ class Runner:
             if not self.queue:
                 return None
             job = self.queue.popleft()
-            following = [self.queue[n] for n in range(min(MARK_AHEAD - 1, len(self.queue)))]
+            following = [self.queue[n] for n in range(min(self.lead - 1, len(self.queue)))]
         self._mark_ahead([job, *following])
         return job
 
     def _mark_ahead(self, jobs: list[Job]) -> None:
-        """Ask for the DATA marks of this job and the next few, so the ledger writes them in
-        one commit while the session is busy (a crash then flags at most these as possibly
-        delivered, of which one at most was in DATA)."""
-        for item in jobs:
-            if item.pk not in self.marks and item.pending:
+        """Ask for the DATA marks of this job and the next few, so the ledger writes them
+        while the session is busy (a crash then flags at most these as possibly delivered,
+        of which one at most was in DATA). Asked for in runs of half the lead, not one
+        per message: one commit then carries several, which matters on SQLite, where every
+        commit of every worker takes the same lock."""
+        unmarked = [item for item in jobs if item.pk not in self.marks and item.pending]
+        if not unmarked:
+            return
+        if unmarked[0] is jobs[0] or len(unmarked) >= self.lead // 2 or len(jobs) < self.lead:
+            for item in unmarked:
                 self.marks[item.pk] = self.worker.ledger.mark(item.pk)
 
     def start(self) -> None:
@@ -463,19 +473,12 @@ class Runner:
         self._rest(until=until, reason=reason)
 
     def _header(self, job: Job) -> bytes:
-        to, cc = job.visible(RecipientKind.TO), job.visible(RecipientKind.CC)
-        endpoint = self.account.endpoint
+        if b"MIME-Version: 1.0\r\n" not in job.head:  # a head its migration could not render
+            raise HeaderError("the stored header is incomplete")
         return header_block(
-            sender=job.from_address or endpoint.sender,
+            sender=job.from_address or self.account.endpoint.sender,
             sender_name="" if job.from_address else self.account.display_name,
-            to=to,
-            cc=cc,
-            reply_to=job.reply_to,
-            subject=job.subject,
-            date=job.date,
-            message_id=job.message_id,
-            extra=job.headers,
-            mime_head=job.mime_head,
+            head=job.head,
         )
 
     def _send(self, job: Job, session: Session, pending: list) -> Result | None:
@@ -504,7 +507,10 @@ class Runner:
                 plan.plan = plan_after_rcpt(plan.verdicts.values())
                 if plan.plan is not RcptPlan.SEND_DATA:
                     return False
-                mark = self.marks.get(job.pk) or self.worker.ledger.mark(job.pk)
+                asked = self.marks.get(job.pk)
+                if asked is not None and not asked.settled:  # asked ahead, still not written:
+                    self.lead = min(self.lead * 2, MARK_AHEAD_MAX)  # ask further ahead
+                mark = asked or self.worker.ledger.mark(job.pk)
                 held = mark.wait(self.worker.options.lease.total_seconds() / 2)
                 if held is None:
                     raise DatabaseError("the DATA mark was not written in time")
@@ -707,6 +713,8 @@ class Cronus:
         self.retired: list[Runner] = []
         """Runners replaced while their thread was still closing (joined at the end)."""
         self.finished = 0
+        self.finished_since_look = 0
+        """Messages finished since the main loop last looked (see :meth:`progress`)."""
         self.held: set[int] = set()
         """Ids this worker holds a lease on and still works on: only these are renewed."""
         self.ledger = Ledger(self.owner, threaded=options.threads)
@@ -732,7 +740,14 @@ class Cronus:
                 limit = self.options.max_messages
                 if limit is not None and self.finished >= limit:
                     self.stopping.set()
-        self.wake.set()
+        # Wake the loop when it may have something to do: half a batch finished since it last
+        # looked (it claims when half a batch is free), a message given back, or a stop. Not
+        # for every message sent; meanwhile it looks every 0.2 s anyway.
+        with self._lock:
+            self.finished_since_look += 1
+            due = self.finished_since_look >= max(1, (self.options.batch_size + 1) // 2)
+        if due or not counted or self.stopping.is_set():
+            self.wake.set()
 
     def limited(self, job: Job, wait: Wait, account: Account) -> None:
         """A limit made ``job`` (and what was queued behind it) wait: one attempt row says so,
@@ -888,6 +903,8 @@ class Cronus:
         self._listen()
         try:
             while not self.stopping.is_set():
+                with self._lock:
+                    self.finished_since_look = 0
                 self._reap()
                 room = self.options.batch_size - self.in_flight()
                 if self.options.max_messages is not None:

@@ -10,7 +10,7 @@ import re
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from emisario.core.mail.envelope import header_block
+from emisario.core.mail.envelope import fixed_head, header_block
 from emisario.core.mail.mime import AttachmentPart, base64_lines, render_body
 
 BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
@@ -24,9 +24,7 @@ def lines(text: str) -> str:
 def parse(text: str, html: str, attachments=()):
     body = render_body(text=text, html=html, attachments=attachments)
     data = b"".join(body.chunks)
-    head = header_block(
-        sender="cobranza@acme.example",
-        sender_name="Cobranza Acme",
+    fixed = fixed_head(
         to=[("cliente@clientes.example", "Señor Cliente")],
         cc=[],
         reply_to="",
@@ -36,6 +34,8 @@ def parse(text: str, html: str, attachments=()):
         extra=[["X-Factura", "F-001"]],
         mime_head=body.head,
     )
+    head = header_block(sender="cobranza@acme.example", sender_name="Cobranza Acme", head=fixed)
+    assert head.startswith(b'From: "Cobranza Acme" <cobranza@acme.example>\r\nTo: ')
     whole = head + data
     return whole, email.message_from_bytes(whole, policy=email.policy.default)
 
@@ -60,8 +60,8 @@ def test_text_html_and_a_pdf_parse_back():
 
 def test_bcc_only_gets_an_empty_group():
     body = render_body(text="x", html="")
-    head = header_block(
-        sender="a@acme.example", sender_name="", to=[], cc=[], reply_to="", subject="",
+    head = fixed_head(
+        to=[], cc=[], reply_to="", subject="",
         date=__import__("datetime").datetime(2026, 12, 1, tzinfo=__import__("datetime").UTC),
         message_id="<1@a>", extra=[], mime_head=body.head,
     )  # fmt: skip

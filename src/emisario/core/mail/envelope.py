@@ -1,9 +1,11 @@
-"""The header block CRONUS writes before a stored body, built when the sending account is known.
+"""The header of a queued message: every field but From fixed at intake, From per attempt.
 
-The body was rendered at intake (:mod:`.mime`); only the From depends on the account that
-sends (its Usuario, unless the caller gave an explicit From), so the header block is all that
-is built per attempt: a few fields, microseconds. Every value went through intake's
-validation; :func:`.headers.field` still refuses a line break in any token.
+The body was rendered at intake (:mod:`.mime`), and so is :func:`fixed_head`: To, Cc,
+Reply-To, Subject, Date, Message-ID, the caller's headers and the MIME head are the same on
+every attempt. Only the From depends on the account that sends (its Usuario, unless the
+caller gave an explicit From), so :func:`header_block` is all a worker builds per attempt:
+one field. Every value went through intake's validation; :func:`.headers.field` still
+refuses a line break in any token.
 """
 
 from __future__ import annotations
@@ -11,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from email.utils import format_datetime
+from functools import lru_cache
 
 from emisario.core.mail import headers
 
 
-def header_block(
+def fixed_head(
     *,
-    sender: str,
-    sender_name: str,
     to: Sequence[tuple[str, str]],
     cc: Sequence[tuple[str, str]],
     reply_to: str,
@@ -28,9 +29,9 @@ def header_block(
     extra: Sequence[Sequence[str]],
     mime_head: bytes,
 ) -> bytes:
-    """The header fields of one message, CRLF-ended, and the blank line before the body.
+    """The header fields after From, CRLF-ended, and the blank line before the body.
     ``to``/``cc`` hold ``(address, display name)``; Bcc is never written."""
-    lines = [headers.field("From", headers.mailbox(sender, sender_name))]
+    lines = []
     if to:
         lines.append(headers.field("To", headers.address_list(to)))
     if cc:
@@ -48,3 +49,15 @@ def header_block(
         lines.append(headers.field(name, headers.unstructured(value)))
     lines.append(b"MIME-Version: 1.0\r\n")
     return b"".join(lines) + mime_head + b"\r\n"
+
+
+def header_block(*, sender: str, sender_name: str, head: bytes) -> bytes:
+    """The whole header of one attempt: the From of the account that sends, then ``head``
+    (:func:`fixed_head`, stored with the message)."""
+    return _from_field(sender, sender_name) + head
+
+
+@lru_cache(maxsize=256)
+def _from_field(sender: str, sender_name: str) -> bytes:
+    """One account's From line, the same for every message it sends without its own From."""
+    return headers.field("From", headers.mailbox(sender, sender_name))
