@@ -87,3 +87,31 @@ def test_a_mark_waits_out_another_workers_write_lock_without_failing(acme, caplo
         ledger.stop()
         holder.close()
     assert "write_failed" not in caplog.text
+
+
+def test_a_result_whose_commit_failed_is_written_whole_when_tried_again(acme, smtpd, monkeypatch):
+    """write_sent updated the job's recipients in memory, then the transaction failed: the
+    retry must still write the recipients "sent" (it used to see none pending and leave
+    their rows "queued" under a message marked sent)."""
+    from django.db import OperationalError
+
+    from emisario.outbox.models import Recipient, RecipientStatus
+
+    account_on(smtpd, acme)
+    message = queue_statement()
+    real = ledger_module.write_sent
+    calls = []
+
+    def commit_fails_once(owner, entries):
+        held = real(owner, entries)
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("disk I/O error")  # the transaction is rolled back
+        return held
+
+    monkeypatch.setattr(ledger_module, "write_sent", commit_fails_once)
+    cronus = run_cronus(threads=True)
+    assert cronus.finished == 1
+    assert OutboundMessage.objects.get(pk=message.pk).status == MessageStatus.SENT
+    assert Recipient.objects.get(message=message).status == RecipientStatus.SENT
+    assert len(calls) == 2  # tried again as the plain success it is

@@ -179,8 +179,13 @@ class Ledger:
         on SQLite one turn of the write lock that every worker shares."""
         marks = [item for item in group if isinstance(item, Mark)]
         entries = [item for item in group if isinstance(item, Entry)]
+        # Writing a result also updates the job's recipients in memory; a transaction that
+        # failed (its COMMIT included) and is tried again must start from the statuses it had.
+        before = [(r, r.status) for entry in entries for r in entry.job.recipients]
 
         def write() -> tuple[set[int], set[int]]:
+            for recipient, status in before:
+                recipient.status = status
             marked = _mark(self.owner, [m.pk for m in marks]) if marks else set()
             return marked, self._results(entries) if entries else set()
 
