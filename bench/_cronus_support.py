@@ -728,23 +728,6 @@ def run_workers(
     return WorkerRun(ended - started, codes, logs, running)
 
 
-@dataclass
-class EmisarioRound:
-    """Measured Emisario runs on one queue: the queueing, the best run, what the rows said."""
-
-    enqueue_seconds: float
-    run: WorkerRun
-    verdict: str
-    runs: list[WorkerRun] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.run.ok and self.verdict.startswith("verified")
-
-    def spread(self) -> str:
-        return spread([r.running for r in self.runs])
-
-
 def queue_statements(count: int, *, pdf_bytes: int, account: Mapping[str, Any]) -> float:
     """Create the sink's account, queue ``count`` statements with ``enqueue_many`` and return
     the seconds it took; Django's connections are closed after (the workers own the database)."""
@@ -793,34 +776,6 @@ def timed_run(
     verdict = verify_all_sent(count) if run.ok else run.failure()
     connections.close_all()
     return run, verdict
-
-
-def emisario_round(
-    database: BenchDatabase,
-    env: Mapping[str, str],
-    logdir: Path,
-    *,
-    workers: int,
-    count: int,
-    pdf_bytes: int,
-    account: Mapping[str, Any],
-    extra: list[str] | None = None,
-    rounds: int = 1,
-) -> EmisarioRound:
-    """Queue the statements once, then ``rounds`` times restore that queue and run
-    ``workers`` workers to their exit, every row checked each time; the best run counts (as
-    the raw sessions' best pass does)."""
-    enqueue_seconds = prepare_queue(database, count=count, pdf_bytes=pdf_bytes, account=account)
-    runs: list[WorkerRun] = []
-    for number in range(rounds):
-        run, verdict = timed_run(
-            database, env, logdir, workers=workers, count=count, extra=extra, restore=number > 0
-        )
-        if not verdict.startswith("verified"):
-            return EmisarioRound(enqueue_seconds, run, verdict, [run])
-        runs.append(run)
-    best = min(runs, key=lambda r: r.running)
-    return EmisarioRound(enqueue_seconds, best, f"verified: all {count} rows sent", runs)
 
 
 def idle_worker(env: Mapping[str, str], logdir: Path, extra: list[str] | None) -> WorkerRun:

@@ -114,8 +114,8 @@ class Ledger:
         self.threaded = threaded
         self._items: queue.SimpleQueue[Mark | Entry | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._spinning: object = None
-        """The SQLite connection whose busy handler is off (:meth:`_spin_on_sqlite`)."""
+        self._handler_off: object = None
+        """The SQLite connection whose busy handler is off (:meth:`_busy_handler_off`)."""
         if threaded:
             self._thread = threading.Thread(target=self._run, name="cronus-ledger", daemon=True)
             self._thread.start()
@@ -219,7 +219,7 @@ class Ledger:
         while True:
             try:
                 if self.threaded:
-                    self._spin_on_sqlite()
+                    self._busy_handler_off()
                 with _relaxed(durable), transaction.atomic():
                     if not durable and connection.vendor == "postgresql":
                         with connection.cursor() as cursor:
@@ -241,18 +241,18 @@ class Ledger:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _spin_on_sqlite(self) -> None:
-        """On SQLite, wait for the write lock here, in steps of :data:`SQLITE_SPIN`, not in
-        SQLite's busy handler: that one sleeps 1, 2, 5, 10 ms… between tries, while another
-        worker's commit holds the lock for a fraction of a millisecond, and a session waiting
-        for its mark would wait those milliseconds."""
+    def _busy_handler_off(self) -> None:
+        """On SQLite, turn the connection's busy handler off, so that :meth:`_retrying` waits
+        for the write lock itself, in steps of :data:`SQLITE_SPIN`. SQLite's handler sleeps
+        1, 2, 5, 10 ms… between tries, while another worker's commit holds the lock for a
+        fraction of a millisecond, and a session waiting for its mark would wait that long."""
         if connection.vendor != "sqlite":
             return
         connection.ensure_connection()
-        if self._spinning is not connection.connection:
+        if self._handler_off is not connection.connection:
             with connection.cursor() as cursor:
                 cursor.execute("PRAGMA busy_timeout = 0")
-            self._spinning = connection.connection
+            self._handler_off = connection.connection
 
     def _results(self, entries: list[Entry]) -> set[int]:
         """Write the results; returns the ids whose lease was still held."""

@@ -68,7 +68,7 @@ from emisario.core.dispatch.outcome import (
     plan_after_rcpt,
 )
 from emisario.core.dispatch.session import Delivery, Reply, Session, SessionError
-from emisario.core.mail.envelope import header_block
+from emisario.core.mail.envelope import MIME_VERSION, header_block
 from emisario.core.mail.headers import HeaderError
 from emisario.core.secrets import UndecryptableSecret
 from emisario.core.smtp.advice import parse_enhanced_status
@@ -473,7 +473,7 @@ class Runner:
         self._rest(until=until, reason=reason)
 
     def _header(self, job: Job) -> bytes:
-        if b"MIME-Version: 1.0\r\n" not in job.head:  # a head its migration could not render
+        if MIME_VERSION not in job.head:  # a head its migration could not render
             raise HeaderError("the stored header is incomplete")
         return header_block(
             sender=job.from_address or self.account.endpoint.sender,

@@ -17,6 +17,9 @@ from functools import lru_cache
 
 from emisario.core.mail import headers
 
+MIME_VERSION = b"MIME-Version: 1.0\r\n"
+"""The last field of every fixed head, before the MIME head: a head without it is not one."""
+
 
 def fixed_head(
     *,
@@ -47,7 +50,7 @@ def fixed_head(
     ]
     for name, value in extra:
         lines.append(headers.field(name, headers.unstructured(value)))
-    lines.append(b"MIME-Version: 1.0\r\n")
+    lines.append(MIME_VERSION)
     return b"".join(lines) + mime_head + b"\r\n"
 
 
