@@ -61,12 +61,10 @@ _POSTGRES = (
     + " FROM picked WHERE m.id = picked.id"
     + _RETURNING.format(table="m.")
 )
-_SQLITE = (
-    "UPDATE outbox_outboundmessage "
-    + _LEASE
-    + " WHERE id IN ({pick})"
-    + _RETURNING.format(table="")
+_SQLITE_READ = (
+    "SELECT id, data_started_at, account_used_id FROM outbox_outboundmessage WHERE id IN ({ids})"
 )
+_SQLITE_LEASE = "UPDATE outbox_outboundmessage " + _LEASE + " WHERE id IN ({ids})"
 
 
 def _param(value: datetime) -> object:
@@ -79,9 +77,20 @@ def _update(pick: str, owner: str, expires: datetime, now: datetime, limit: int)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_POSTGRES.format(pick=pick), [*picked, *lease])
-        else:
-            cursor.execute(_SQLITE.format(pick=pick), [*lease, *picked])
-        return list(cursor.fetchall())
+            return list(cursor.fetchall())
+        # SQLite: the caller's immediate transaction already excludes every other writer, so
+        # pick, read and update in three plain statements. Not UPDATE … RETURNING: SQLite 3.40
+        # returned rows there that the worker already held (a demo month end saw 29 of them
+        # flagged possibly delivered while they were being sent).
+        cursor.execute(pick, picked)
+        ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return []
+        marks = ", ".join(["%s"] * len(ids))
+        cursor.execute(_SQLITE_READ.format(ids=marks), ids)
+        found = {row[0]: row for row in cursor.fetchall()}
+        cursor.execute(_SQLITE_LEASE.format(ids=marks), [*lease, *ids])
+        return [found[pk] for pk in ids]
 
 
 def claim(owner: str, limit: int, lease: timedelta, *, now: datetime | None = None) -> list[int]:
