@@ -57,6 +57,8 @@ class Figures:
     postoffice: float | None = None
     emisario_1: float | None = None
     emisario_2: float | None = None
+    emisario_1s: float | None = None
+    """One worker held to one session per account (``--sessions-per-account 1``)."""
     paired: dict[int, float] = field(default_factory=dict)
     """Workers (1, 2): the median over the rounds of emisario / raw measured in that round."""
     notes: list[str] = field(default_factory=list)
@@ -184,9 +186,10 @@ def postoffice_part(args: argparse.Namespace) -> None:
 
 
 def side_by_side(args, port: int, work: Path, figures: Figures, options, envelopes) -> None:
-    """a. and d. in turns: each round runs raw 1 session, Emisario 1 worker, raw 2 sessions,
-    Emisario 2 workers, one after the other on the same sink, so a busy moment of this shared
-    machine falls on both sides of a ratio; every Emisario run starts from the same queue."""
+    """a. and d. in turns: each round runs raw 1 session, Emisario 1 worker (its default
+    sessions per account, then held to one session), raw 2 sessions, Emisario 2 workers, one
+    after the other on the same sink, so a busy moment of this shared machine falls on both
+    sides of a ratio; every Emisario run starts from the same queue."""
     kind, count = args.database, args.count
     if not support.worker_available():
         print(f"  {support.WORKER_MISSING}")
@@ -223,6 +226,7 @@ def side_by_side(args, port: int, work: Path, figures: Figures, options, envelop
             "emisario_1": [],
             "raw_2": [],
             "emisario_2": [],
+            "emisario_1s": [],
         }
         restore = False
         for number in range(1, args.rounds + 1):
@@ -247,6 +251,19 @@ def side_by_side(args, port: int, work: Path, figures: Figures, options, envelop
                     f"{sides[f'emisario_{sessions}'][-1]:6.0f} msg/s "
                     f"({sides[f'emisario_{sessions}'][-1] / sides[f'raw_{sessions}'][-1]:.2f}x)"
                 )
+                if sessions == 1:  # the same worker held to one session: session for session
+                    single, verdict = support.timed_run(
+                        database, env, work, workers=1, count=count,
+                        extra=[*extra, "--sessions-per-account", "1"],
+                    )  # fmt: skip
+                    if not verdict.startswith("verified"):
+                        print(f"  Emisario, 1 worker, 1 session: {verdict}")
+                        return
+                    sides["emisario_1s"].append(support.rate(count, single.running))
+                    line.append(
+                        f"1 session {sides['emisario_1s'][-1]:6.0f} "
+                        f"({sides['emisario_1s'][-1] / sides['raw_1'][-1]:.2f}x)"
+                    )
             print(" | ".join(line))
         print(f"  every Emisario run: verified, all {count} rows sent")
         print("  best of the rounds:")
@@ -254,6 +271,7 @@ def side_by_side(args, port: int, work: Path, figures: Figures, options, envelop
             ("raw_1", "raw, 1 session"),
             ("raw_2", "raw, 2 sessions in 2 processes"),
             ("emisario_1", "cronus --once, 1 worker"),
+            ("emisario_1s", "cronus --once, 1 worker, 1 session"),
             ("emisario_2", "cronus --once, 2 workers at once"),
         ):
             best = max(sides[key])
@@ -279,6 +297,12 @@ def summary(figures: Figures) -> None:
         if sessions in figures.paired:
             print(f"  (each round's emisario {name}, median: {figures.paired[sessions]:.2f}x)")
     support.ratio("emisario 1 worker / raw 1 session", figures.emisario_1, figures.raw_1, goal=0.8)
+    support.ratio(
+        "emisario 1 worker, 1 session / raw 1 session",
+        figures.emisario_1s,
+        figures.raw_1,
+        goal=0.8,
+    )
     support.ratio(
         "emisario 2 workers / raw 2 sessions", figures.emisario_2, figures.raw_2, goal=0.8
     )

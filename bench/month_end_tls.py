@@ -3,8 +3,9 @@ to a raw session paying the same.
 
 Run: ``.venv/bin/python bench/month_end_tls.py [--count 2000] [--database sqlite|postgres]``
 
-Two pairs, each Emisario (``emisario cronus --once``, one worker, statements queued once
-with ``enqueue_many`` and restored from a copy before each run, timed from its start event)
+Two pairs, each Emisario (``emisario cronus --once``, one worker held to one session, so
+that each side of a pair is one session; statements queued once with ``enqueue_many`` and
+restored from a copy before each run, timed from its start event)
 against one persistent raw ``smtplib.SMTP`` session writing the same statements prebuilt as
 bytes, in turns (``--rounds`` rounds of raw, Emisario; the best of each side counts):
 
@@ -133,7 +134,8 @@ def pair(args, database, work, env, name, options, account, envelopes) -> tuple[
     for number in range(args.rounds):
         raws.append(support.rate(count, support.raw_session(options, envelopes)))
         run, verdict = support.timed_run(
-            database, env, work, workers=1, count=count, extra=support.worker_extra(args),
+            database, env, work, workers=1, count=count,
+            extra=[*support.worker_extra(args), "--sessions-per-account", "1"],
             restore=number > 0,
         )  # fmt: skip
         if not verdict.startswith("verified"):

@@ -11,7 +11,7 @@ Then, at the server and in the outbox:
 - every queued Message-ID arrived at least once, and every row is ``sent``; none is left
   ``sending``;
 - a message arrived twice only because a kill landed while it was being sent: there are at
-  most as many extra arrivals as kills (one SMTP session per account per worker), and each
+  most as many extra arrivals as kills times the sessions a worker opens to the account, and each
   duplicated message has an Attempt with ``possibly_delivered`` (its Message-ID is the same by
   construction: duplicates are counted by Message-ID).
 
@@ -29,14 +29,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from emisario.outbox.worker import MARK_AHEAD_MAX
+from emisario.outbox.worker import MARK_AHEAD_MAX, SESSIONS_PER_ACCOUNT
 from tests.support.cronus_harness import Rig, Tally, recording_smtpd, sqlite_pass_only, tally
 
 MESSAGES = 2000
 KILLS = 8
 LEASE = 2
-SESSIONS_PER_WORKER = 1
-"""One account, so one SMTP session per worker at a time."""
+SESSIONS_PER_WORKER = SESSIONS_PER_ACCOUNT
+"""One account, so at most this many SMTP sessions per worker at a time."""
 UNRECORDED_PER_SESSION = 2
 """Sends a kill can leave unrecorded per session: the one in DATA, and the last one the
 server accepted, whose result waits for the ledger's next group commit (a millisecond or

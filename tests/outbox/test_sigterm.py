@@ -4,13 +4,15 @@ forces the exit; even then nothing is lost, because a later run takes the rows l
 ``sending`` once their lease has run out.
 
 One worker, a SQLite file database, a server that is slow to answer DATA so the signal
-lands while a message is in flight (its data complete at the server, the 250 not yet sent).
+lands while messages are in flight (their data complete at the server, the 250 not yet sent):
+one per session the worker has open to the account.
 """
 
 from __future__ import annotations
 
 import time
 
+from emisario.outbox.worker import SESSIONS_PER_ACCOUNT
 from tests.support.cronus_harness import Rig, recording_smtpd, sqlite_pass_only, tally
 
 GRACEFUL_EXIT = 20
@@ -19,18 +21,20 @@ FORCED_EXIT = 2.5
 """Seconds after the second SIGTERM: well before the server's reply to the send in flight."""
 
 
-def wait_in_flight(server, *, arrived: int = 1, timeout: float = 60) -> str | None:
-    """Once the server has taken ``arrived`` messages whole and holds one unanswered (its
-    reply pending), that one's Message-ID; None after ``timeout`` seconds."""
+def wait_in_flight(
+    server, *, arrived: int = 1, sessions: int = 1, timeout: float = 60
+) -> list[str]:
+    """Once the server has taken ``arrived`` messages whole and holds some unanswered (their
+    replies pending, at most one per session), their Message-IDs; [] after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         arrivals = server.snapshot()
         pending = [a for a in arrivals if not a.answered]
         if len(arrivals) >= arrived and pending:
-            assert len(pending) == 1, f"one worker, one session, yet in flight: {pending}"
-            return pending[0].message_id
+            assert len(pending) <= sessions, f"{sessions} session(s), yet in flight: {pending}"
+            return [a.message_id for a in pending]
         time.sleep(0.02)
-    return None
+    return []
 
 
 @sqlite_pass_only
@@ -40,7 +44,7 @@ def test_sigterm_finishes_the_send_in_flight_and_releases_the_rest(sqlite_url, t
         # A lease far longer than the test: only a release lets the second run send the rest.
         options = ["--lease", "60", "--batch-size", "10", "--poll", "0.2"]
         worker = rig.start("graceful", *options)
-        in_flight = wait_in_flight(server, arrived=3)
+        in_flight = wait_in_flight(server, arrived=3, sessions=SESSIONS_PER_ACCOUNT)
         assert in_flight, rig.worker_logs()
         signalled = time.monotonic()
         worker.terminate()
@@ -50,9 +54,10 @@ def test_sigterm_finishes_the_send_in_flight_and_releases_the_rest(sqlite_url, t
 
         stopped = tally(rig, seeded)
         rows = {row.message_id: row for row in stopped.messages}
-        assert rows[in_flight].status == "sent", (
-            f"the message in flight at SIGTERM was not finished: {rows[in_flight]}"
-        )
+        for mid in in_flight:
+            assert rows[mid].status == "sent", (
+                f"a message in flight at SIGTERM was not finished: {rows[mid]}"
+            )
         assert not stopped.rows_in("sending"), stopped.rows_in("sending")[:3]
         for mid, count in stopped.arrived.items():
             assert count == 1 and rows[mid].status == "sent", (rows[mid], count)
@@ -85,10 +90,12 @@ def test_a_second_sigterm_forces_the_exit_and_a_later_run_loses_nothing(sqlite_u
     lease = 8
     with recording_smtpd(data_delay=5.0) as server, Rig(tmp_path, sqlite_url, server) as rig:
         seeded = rig.prepare(12)
+        # One session: exactly one message is in DATA when the worker dies.
         options = ["--lease", str(lease), "--batch-size", "4", "--poll", "0.2"]
-        worker = rig.start("forced", *options)
-        in_flight = wait_in_flight(server)
-        assert in_flight, rig.worker_logs()
+        worker = rig.start("forced", *options, "--sessions-per-account", "1")
+        pending = wait_in_flight(server)
+        assert pending, rig.worker_logs()
+        in_flight = pending[0]
         worker.terminate()
         time.sleep(0.5)
         assert worker.alive(), (

@@ -115,6 +115,14 @@ milliseconds), it asks twice as far ahead, up to :data:`MARK_AHEAD_MAX`."""
 MARK_AHEAD_MAX = 32
 """At most this many messages per session may be flagged possibly delivered after a crash
 (one of them at most was in DATA)."""
+SESSIONS_PER_ACCOUNT = 3
+"""Sessions one worker opens to one account at most (fewer where the account's
+``concurrent_sessions`` limit says so; every worker on every host shares that limit through
+the session slots). One session waits a round trip or two per message: over a real network
+that, not the CPU, sets its pace, and Microsoft 365 allows three per mailbox."""
+SPREAD_AT = 4
+"""A message goes to another session of the account (opened for it when there are fewer
+than allowed) once every open one has this many waiting."""
 
 
 @dataclass
@@ -130,6 +138,7 @@ class Options:
     session_max_age: float = 600.0
     session_max_messages: int = 2000
     smtp_timeout: float = 60.0
+    sessions_per_account: int = SESSIONS_PER_ACCOUNT
     threads: bool = True
     """False: every account's messages are sent in the main thread, one account after the
     other (tests on a database only the main thread can see; debugging)."""
@@ -137,6 +146,8 @@ class Options:
     def __post_init__(self) -> None:
         if not self.worker_id:
             self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        if not self.threads:  # one account after the other in the main thread
+            self.sessions_per_account = 1
 
 
 @dataclass
@@ -306,7 +317,7 @@ class Runner:
 
     def start(self) -> None:
         self.thread = threading.Thread(
-            target=self._thread, name=f"cronus-{self.account.key}", daemon=True
+            target=self._thread, name=f"cronus-{self.account.key}-{self.slot_owner}", daemon=True
         )
         self.thread.start()
 
@@ -695,7 +706,7 @@ class Runner:
         if self.session is not None:
             self.session.close(quit=True)
             self.session = None
-        self._hold_back(timezone.now(), "account_unavailable")
+        self.worker.account_unavailable(self.account.key)
 
 
 # --- the worker ------------------------------------------------------------------------------
@@ -709,9 +720,8 @@ class Cronus:
         self.draining = threading.Event()
         """Set by ``--once`` when nothing more is due: runners end once their queue is empty."""
         self.wake = threading.Event()
-        self.runners: dict[AccountKey, Runner] = {}
-        self.retired: list[Runner] = []
-        """Runners replaced while their thread was still closing (joined at the end)."""
+        self.runners: dict[AccountKey, list[Runner]] = {}
+        """Each account's runners (one session each), closing ones too until they are gone."""
         self.finished = 0
         self.finished_since_look = 0
         """Messages finished since the main loop last looked (see :meth:`progress`)."""
@@ -858,12 +868,27 @@ class Cronus:
             self.progress(job, counted=False)
 
     def _hand_to(self, choice: Choice, job: Job) -> bool:
-        """Queue ``job`` on the account's runner, starting one when there is none (or the
-        last one just closed); False when the account cannot be loaded."""
+        """Queue ``job`` on one of the account's runners: the one with the least waiting, or
+        a new one when every open one has :data:`SPREAD_AT` waiting and the account allows
+        another session (or none is open); False when the account cannot be loaded."""
         key = choice.key
-        runner = self.runners.get(key)
-        if runner is not None and runner.offer(job):
-            return True
+        pool = self.runners.setdefault(key, [])
+        live = [r for r in pool if not (r.closed or r.done)]
+        least = min(live, key=lambda r: r.pending, default=None)
+        if least is not None and (
+            least.pending < SPREAD_AT or len(live) >= self._sessions_for(least.account)
+        ):
+            if least.offer(job):
+                return True
+        elif least is not None:  # a session more, for an account already loaded
+            runner = Runner(self, least.account)
+            if self._reserve_slot(runner) and runner.offer(job):
+                pool.append(runner)
+                if self.options.threads:
+                    runner.start()
+                return True
+            if least.offer(job):
+                return True
         try:
             account = load_account(choice.rung)
         except (AccountUnusable, SmtpAccount.DoesNotExist) as exc:
@@ -875,18 +900,50 @@ class Cronus:
             self.account_changed()
             return False
         runner = Runner(self, account)
-        if key in self.runners:
-            self.retired.append(self.runners[key])
-        self.runners[key] = runner
+        # Its slot is taken here, before any other runner of the account can start: without
+        # one it tries again when it opens its session, and gives its messages back a while.
+        self._reserve_slot(runner)
+        pool.append(runner)
         runner.offer(job)
         if self.options.threads:
             runner.start()
         return True
 
+    def _sessions_for(self, account: Account) -> int:
+        cap = account.limits.concurrent_sessions
+        wanted = self.options.sessions_per_account
+        return wanted if cap is None else max(1, min(wanted, cap))
+
+    def _reserve_slot(self, runner: Runner) -> bool:
+        """Take a session slot for a runner before it starts (in this thread, so two runners
+        of the account never race for one). An extra runner is only added with a slot: when
+        every slot is held (by this worker's runners or another worker's), the message waits
+        on an open session instead."""
+        cap = runner.account.limits.concurrent_sessions
+        if cap is None:
+            return True
+        try:
+            runner.slot = throttle.take_slot(
+                runner.account.key, runner.slot_owner, cap, self.options.lease
+            )
+        except DatabaseError:
+            return False
+        return runner.slot is not None
+
+    def account_unavailable(self, key: AccountKey) -> None:
+        """An account-level failure on one session: every session of this worker to that
+        account gives its waiting messages back now (the next claim routes them to the next
+        rung) and stops taking more; the sends in flight finish."""
+        for runner in list(self.runners.get(key, [])):
+            runner._hold_back(timezone.now(), "account_unavailable")
+
+    def _all_runners(self) -> list[Runner]:
+        return [runner for pool in list(self.runners.values()) for runner in list(pool)]
+
     # -- the loop ----------------------------------------------------------------------------
 
     def in_flight(self) -> int:
-        return sum(r.pending for r in [*self.retired, *self.runners.values()])
+        return sum(r.pending for r in self._all_runners())
 
     def run(self) -> int:
         log.info(json.dumps({"event": "start", "worker": self.owner, "pid": os.getpid()}))
@@ -924,7 +981,7 @@ class Cronus:
                         self._wait(self.options.poll)
                         continue
                 if not self.options.threads:
-                    for runner in list(self.runners.values()):
+                    for runner in self._all_runners():
                         runner.drain()
                     self._reap()
                     self._renew()
@@ -959,13 +1016,13 @@ class Cronus:
                 and (runner.thread is None or not runner.thread.is_alive())
             )
 
-        for key, runner in list(self.runners.items()):
-            if gone(runner):
+        for key, pool in list(self.runners.items()):
+            pool[:] = [runner for runner in pool if not gone(runner)]
+            if not pool:
                 del self.runners[key]
-        self.retired = [r for r in self.retired if not gone(r)]
 
     def _stop_runners(self) -> None:
-        for runner in [*self.retired, *self.runners.values()]:
+        for runner in self._all_runners():
             if runner.thread is not None:
                 runner.thread.join()
             elif not runner.done:

@@ -11,13 +11,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from emisario.outbox import status
-from emisario.outbox.worker import Cronus, Options
+from emisario.outbox.worker import SESSIONS_PER_ACCOUNT, Cronus, Options
 
 SQLITE_MIN = (3, 35, 0)
 """UPDATE … RETURNING, which the claim needs, arrived in SQLite 3.35."""
 
 
-def _positive(kind: type, name: str):
+MAX_SESSIONS_PER_ACCOUNT = 20
+
+
+def _positive(kind: type, name: str, most: float | None = None):
     def parse(text: str):
         try:
             value = kind(text)
@@ -25,6 +28,8 @@ def _positive(kind: type, name: str):
             raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most}, not {text}")
         return value
 
     parse.__name__ = name  # argparse names the option in its error
@@ -67,6 +72,16 @@ class Command(BaseCommand):
             type=_positive(float, "--poll"),
             help="seconds between looks for due mail when idle (default 1; 0.5 on SQLite)",
         )
+        parser.add_argument(
+            "--sessions-per-account",
+            type=_positive(int, "--sessions-per-account", MAX_SESSIONS_PER_ACCOUNT),
+            default=SESSIONS_PER_ACCOUNT,
+            help=(
+                f"SMTP sessions this worker opens to one account at most (default "
+                f"{SESSIONS_PER_ACCOUNT}; fewer where the account's limit of concurrent "
+                f"sessions says so; at most {MAX_SESSIONS_PER_ACCOUNT})"
+            ),
+        )
         parser.add_argument("--worker-id", default="", help="name in leases and logs")
         parser.add_argument(
             "--status", action="store_true", help="print the queue by status and account, exit"
@@ -95,6 +110,7 @@ class Command(BaseCommand):
                 poll=poll,
                 once=options["once"],
                 max_messages=options["max_messages"],
+                sessions_per_account=options["sessions_per_account"],
             )
         )
         cronus.install_signals()
