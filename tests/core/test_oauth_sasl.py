@@ -90,9 +90,7 @@ class TokenHandler(MailboxHandler):
     async def auth_XOAUTH2(self, server, args):
         blob = args[1] if len(args) > 1 else None
         raw = base64.b64decode(blob) if blob else await server.challenge_auth("")
-        fields = dict(
-            part.split("=", 1) for part in raw.decode().split("\x01") if "=" in part
-        )
+        fields = dict(part.split("=", 1) for part in raw.decode().split("\x01") if "=" in part)
         if fields.get("auth") == f"Bearer {self.good}":
             return AuthResult(success=True, auth_data=LoginPassword(b"ana@acme.example", b""))
         error = json.dumps({"status": "400", "schemes": "Bearer", "scope": "smtp"})

@@ -17,7 +17,14 @@ import pytest
 
 from emisario.core.smtp.steps import Step
 from emisario.outbox import throttle
-from emisario.outbox.models import AccountLimits, Attempt, MessageStatus, OutboundMessage
+from emisario.outbox.models import (
+    AccountHealth,
+    AccountLimits,
+    Attempt,
+    MessageStatus,
+    OutboundMessage,
+    health_key,
+)
 from tests.outbox.cronus_support import account_on, queue_statement, run_cronus
 from tests.support.cronus_harness import Rig, recording_smtpd, sqlite_pass_only, tally
 from tests.support.smtpd import Script
@@ -102,14 +109,18 @@ def test_a_slot_another_worker_holds_leaves_one_session_fewer_and_nothing_waits(
     assert not OutboundMessage.objects.filter(last_error_code__startswith="limited").exists()
 
 
+@pytest.mark.parametrize(
+    ("step", "reply"),
+    [(Step.DATA, "550 5.4.5 Daily user sending quota"), (Step.AUTH, "535 5.7.8 bad credentials")],
+)
 @in_process
 def test_an_account_failure_on_one_session_moves_the_backlog_to_the_next_account(
-    acme, smtpd_factory
+    acme, smtpd_factory, step, reply
 ):
     """A quota reply pauses the account: every session of the worker to it gives its waiting
     messages back, and the next claim sends them all through the next account; each session
     of the paused account tried one message at most."""
-    broken = smtpd_factory(Script(replies={Step.DATA: "550 5.4.5 Daily user sending quota"}))
+    broken = smtpd_factory(Script(replies={step: reply}))
     healthy = smtpd_factory()
     first = account_on(broken, acme, priority=9)
     second = account_on(healthy, acme, priority=1)
@@ -120,6 +131,8 @@ def test_an_account_failure_on_one_session_moves_the_backlog_to_the_next_account
     assert set(OutboundMessage.objects.values_list("account_used", flat=True)) == {second.pk}
     tried_first = Attempt.objects.filter(account=first).count()
     assert 1 <= tried_first <= 3
+    # One incident, counted once on the breaker although each session in flight saw it.
+    assert AccountHealth.objects.get(key=health_key(first.pk)).breaker_failures == 1
 
 
 # --- real worker processes on a SQLite file --------------------------------------------------
@@ -150,3 +163,40 @@ def test_the_cli_refuses_a_sessions_per_account_out_of_range(sqlite_url, tmp_pat
             assert done.returncode == 2, done.describe()
             assert "--sessions-per-account" in done.stderr()
         assert rig.db.statuses() == {"queued": 1}
+
+
+class OneConnectionAtATime(dict):
+    """Script replies of a server that takes one connection at a time and refuses any other
+    at its greeting, as a small relay does ("too many connections")."""
+
+    def __init__(self, server) -> None:
+        super().__init__()
+        self.server = server
+
+    def get(self, step, default=None):
+        open_now = sum(1 for smtp in list(self.server._sessions) if smtp.transport is not None)
+        if step is Step.GREETING and open_now > 1:
+            return "421 4.7.0 Too many connections from your host"
+        return super().get(step, default)
+
+
+@in_process
+def test_a_server_that_refuses_a_second_session_gets_one_and_the_account_stays_up(
+    acme, smtpd_factory
+):
+    """The extra sessions are refused at the greeting while the first one works: the account
+    is fine and must not be paused or failed over, the worker just keeps to one session."""
+    server = smtpd_factory(Script(delays={Step.DATA: 0.03}))
+    server.script.replies = OneConnectionAtATime(server)
+    other = smtpd_factory()
+    first = account_on(server, acme, priority=9)
+    account_on(other, acme, priority=1)
+    queue()
+    run_cronus(threads=True, sessions_per_account=3)
+    assert_all_sent_once(server)
+    assert other.messages == []
+    assert set(OutboundMessage.objects.values_list("account_used", flat=True)) == {first.pk}
+    health = AccountHealth.objects.filter(key=health_key(first.pk)).first()
+    assert health is None or (health.paused_until is None and health.breaker_failures == 0)
+    refused = [commands for commands in server.sessions if "EHLO" not in commands]
+    assert refused, "no session was refused: the test did not test anything"

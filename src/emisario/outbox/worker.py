@@ -121,6 +121,10 @@ SESSIONS_PER_ACCOUNT = 3
 the session slots). One session waits a round trip or two per message: over a real network
 that, not the CPU, sets its pace, and Microsoft 365 allows three per mailbox."""
 SPREAD_AT = 4
+ACCOUNT_BLOCK = 5.0
+"""Seconds this worker hands nothing to an account after one of its sessions failed it (its
+pause, a minute at least, reaches every worker through the database; this covers the batch
+being routed at that moment with the states read before)."""
 """A message goes to another session of the account (opened for it when there are fewer
 than allowed) once every open one has this many waiting."""
 
@@ -275,6 +279,9 @@ class Runner:
         self.lead = MARK_AHEAD
         """How far ahead this session asks for DATA marks (grows, see MARK_AHEAD)."""
         self.success_recorded = False
+        self.incident_seen = False
+        """Set (under the worker's lock) once an account failure of a sibling session, or of
+        this one, was recorded: a failure of its own after that is the same incident."""
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -308,6 +315,8 @@ class Runner:
         of which one at most was in DATA). Asked for in runs of half the lead, not one
         per message: one commit then carries several, which matters on SQLite, where every
         commit of every worker takes the same lock."""
+        if self.done:  # held back: what is still queued here is being given back
+            jobs = jobs[:1]
         unmarked = [item for item in jobs if item.pk not in self.marks and item.pending]
         if not unmarked:
             return
@@ -336,7 +345,9 @@ class Runner:
                 job = self._next(0.1 if wait else 0.0)
                 if job is None:
                     stop = self.worker.stopping.is_set() or self.worker.draining.is_set()
-                    if not wait or stop or time.monotonic() - idle_since > wait:
+                    # Held back (a limit, the account's failure): nothing more comes to this
+                    # runner, so its session and slot go now, not after the idle time.
+                    if not wait or stop or self.done or time.monotonic() - idle_since > wait:
                         break
                     continue
                 idle_since = time.monotonic()
@@ -451,6 +462,12 @@ class Runner:
             try:
                 session = self._session()
             except SessionError as exc:
+                if self.worker.one_session_too_many(self):
+                    # The server took the account's other sessions and refused this one (too
+                    # many connections): the account is fine, it wants fewer sessions.
+                    self._give_back([job], reason="session_refused")
+                    self._hold_back(timezone.now(), "session_refused")
+                    return
                 self._account_failed(job, exc, started, clock)
                 return
             if session is None:  # every session slot is held by other workers
@@ -695,7 +712,8 @@ class Runner:
         """Pause the account for everyone and give its messages back now: the next claim
         sends them through the next rung of the ladder."""
         assert result.verdict is not None
-        throttle.record_failure(self.account.key, result.verdict, result.text)
+        if self.worker.first_of_incident(self):  # its siblings' failures are the same one
+            throttle.record_failure(self.account.key, result.verdict, result.text)
         self.worker.account_changed()
         result.status = MessageStatus.DEFERRED
         result.outcome = AttemptOutcome.ACCOUNT
@@ -722,6 +740,12 @@ class Cronus:
         self.wake = threading.Event()
         self.runners: dict[AccountKey, list[Runner]] = {}
         """Each account's runners (one session each), closing ones too until they are gone."""
+        self._session_caps: dict[AccountKey, int] = {}
+        """Sessions an account's server took at most before it refused one more."""
+        self._blocked: dict[AccountKey, float] = {}
+        """Accounts a session failed just now, until when (monotonic): see ACCOUNT_BLOCK."""
+        self._no_slot: set[AccountKey] = set()
+        """Accounts whose every slot was held at the last try, within one routing pass."""
         self.finished = 0
         self.finished_since_look = 0
         """Messages finished since the main loop last looked (see :meth:`progress`)."""
@@ -804,11 +828,13 @@ class Cronus:
     ) -> None:
         """Release ``ids`` unsent; when even that fails, stop renewing them (their lease ends
         and another claim takes them back)."""
+        # Forgotten first: once released, the main loop may claim them again at once, and
+        # forgetting them after that would stop their new lease being renewed.
+        self.forget_many(ids)
         try:
             claims.release(self.owner, ids, at=at, reason=reason, keep_mark=keep_mark)
         except DatabaseError as exc:
             log.error(json.dumps({"event": "release_failed", "error": str(exc)[:300]}))
-        self.forget_many(ids)
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -828,6 +854,7 @@ class Cronus:
 
     def route(self, jobs: list[Job]) -> None:
         now = timezone.now()
+        self._no_slot.clear()
         rows, states = self._account_rows(), self._health()
         waiting: dict[tuple[datetime | None, str], list[Job]] = {}
         for job in jobs:
@@ -872,6 +899,8 @@ class Cronus:
         a new one when every open one has :data:`SPREAD_AT` waiting and the account allows
         another session (or none is open); False when the account cannot be loaded."""
         key = choice.key
+        if self._blocked.get(key, 0.0) > time.monotonic():
+            return False  # failed a moment ago: the next claim routes it down the ladder
         pool = self.runners.setdefault(key, [])
         live = [r for r in pool if not (r.closed or r.done)]
         least = min(live, key=lambda r: r.pending, default=None)
@@ -881,12 +910,14 @@ class Cronus:
             if least.offer(job):
                 return True
         elif least is not None:  # a session more, for an account already loaded
-            runner = Runner(self, least.account)
-            if self._reserve_slot(runner) and runner.offer(job):
-                pool.append(runner)
-                if self.options.threads:
-                    runner.start()
-                return True
+            if key not in self._no_slot:
+                runner = Runner(self, least.account)
+                if self._reserve_slot(runner) and runner.offer(job):
+                    pool.append(runner)
+                    if self.options.threads:
+                        runner.start()
+                    return True
+                self._no_slot.add(key)  # not again in this pass: each try is a write
             if least.offer(job):
                 return True
         try:
@@ -911,7 +942,10 @@ class Cronus:
 
     def _sessions_for(self, account: Account) -> int:
         cap = account.limits.concurrent_sessions
-        wanted = self.options.sessions_per_account
+        wanted = min(
+            self.options.sessions_per_account,
+            self._session_caps.get(account.key, self.options.sessions_per_account),
+        )
         return wanted if cap is None else max(1, min(wanted, cap))
 
     def _reserve_slot(self, runner: Runner) -> bool:
@@ -930,10 +964,46 @@ class Cronus:
             return False
         return runner.slot is not None
 
+    def one_session_too_many(self, runner: Runner) -> bool:
+        """``runner`` could not open its session while a sibling still works (its session
+        open, or opening at the same moment): the server wants fewer sessions, the account is
+        fine. This worker then opens no more sessions to it than are open. The last of the
+        account's runners to fail is never "one too many": its failure is the account's."""
+        with self._lock:
+            working = [
+                other
+                for other in self.runners.get(runner.account.key, [])
+                if other is not runner and not (other.done or other.closed)
+            ]
+            if not working:
+                return False
+            open_now = sum(1 for o in working if o.session is not None and o.session.is_open)
+            self._session_caps[runner.account.key] = max(1, open_now)
+        log.warning(
+            json.dumps(
+                {"event": "session_refused", "account": runner.account.key, "open": open_now}
+            )
+        )
+        return True
+
+    def first_of_incident(self, runner: Runner) -> bool:
+        """Whether ``runner``'s account failure is the first of its incident in this worker:
+        the sessions that were sending at that moment fail too, and one incident must count
+        once on the account's breaker."""
+        with self._lock:
+            if runner.incident_seen:
+                return False
+            for other in self.runners.get(runner.account.key, []):
+                other.incident_seen = True
+            runner.incident_seen = True
+            return True
+
     def account_unavailable(self, key: AccountKey) -> None:
         """An account-level failure on one session: every session of this worker to that
         account gives its waiting messages back now (the next claim routes them to the next
         rung) and stops taking more; the sends in flight finish."""
+        with self._lock:
+            self._blocked[key] = time.monotonic() + ACCOUNT_BLOCK
         for runner in list(self.runners.get(key, [])):
             runner._hold_back(timezone.now(), "account_unavailable")
 
