@@ -3,11 +3,13 @@ to a raw session paying the same.
 
 Run: ``.venv/bin/python bench/month_end_tls.py [--count 2000] [--database sqlite|postgres]``
 
-Two pairs, each Emisario (``emisario cronus --once``, one worker held to one session, so
-that each side of a pair is one session; statements queued once with ``enqueue_many`` and
-restored from a copy before each run, timed from its start event)
+Two pairs, each Emisario (``emisario cronus --once``, one worker as it runs by default, and
+the same worker held to one session, so that the sides are also session for session;
+statements queued once with ``enqueue_many`` and restored from a copy before each run,
+timed from its start event)
 against one persistent raw ``smtplib.SMTP`` session writing the same statements prebuilt as
-bytes, in turns (``--rounds`` rounds of raw, Emisario; the best of each side counts):
+bytes, in turns (``--rounds`` rounds of raw, Emisario, Emisario with one session; the best of
+each side counts):
 
 1. plain text, to Postfix's ``smtp-sink`` (AUTH hidden, an account without a password), as in
    ``month_end.py``;
@@ -121,34 +123,42 @@ class TlsSink:
 # --- the pairs --------------------------------------------------------------------------------
 
 
-def pair(args, database, work, env, name, options, account, envelopes) -> tuple[float, float]:
-    """One pair in turns: the queue made once, then ``--rounds`` rounds of a raw session and
-    an Emisario run on the restored queue; the best of each side (msg/s)."""
+SINGLE = ["--sessions-per-account", "1"]
+
+
+def pair(args, database, work, env, name, options, account, envelopes) -> dict[str, float]:
+    """One pair in turns: the queue made once, then ``--rounds`` rounds of a raw session, an
+    Emisario worker as it runs by default (up to three sessions to the account) and the same
+    worker held to one session, each on the restored queue; the best of each side (msg/s)."""
     count = len(envelopes)
     support.raw_session(options, envelopes[: min(100, count)])  # warm-up
     seconds = support.prepare_queue(
         database, count=count, pdf_bytes=args.pdf_bytes, account=account
     )
     print(f"  {name}: enqueue_many of {count}: {seconds:.1f} s (not in the rates below)")
-    raws, ours = [], []
+    sides: dict[str, list[float]] = {"raw": [], "worker": [], "one session": []}
+    restore = False
     for number in range(args.rounds):
-        raws.append(support.rate(count, support.raw_session(options, envelopes)))
-        run, verdict = support.timed_run(
-            database, env, work, workers=1, count=count,
-            extra=[*support.worker_extra(args), "--sessions-per-account", "1"],
-            restore=number > 0,
-        )  # fmt: skip
-        if not verdict.startswith("verified"):
-            raise SystemExit(f"  Emisario, {name}: {verdict}")
-        ours.append(support.rate(count, run.running))
-        print(
-            f"    round {number + 1}: raw {raws[-1]:6.0f}, emisario {ours[-1]:6.0f} msg/s "
-            f"({ours[-1] / raws[-1]:.2f}x; start-up of {run.start_up:.2f} s not in the rate)"
-        )
+        sides["raw"].append(support.rate(count, support.raw_session(options, envelopes)))
+        line = [f"    round {number + 1}: raw {sides['raw'][-1]:6.0f}"]
+        for side, extra in (("worker", []), ("one session", SINGLE)):
+            run, verdict = support.timed_run(
+                database, env, work, workers=1, count=count,
+                extra=[*support.worker_extra(args), *extra], restore=restore,
+            )  # fmt: skip
+            restore = True
+            if not verdict.startswith("verified"):
+                raise SystemExit(f"  Emisario, {name}, {side}: {verdict}")
+            sides[side].append(support.rate(count, run.running))
+            line.append(
+                f"{side} {sides[side][-1]:6.0f} ({sides[side][-1] / sides['raw'][-1]:.2f}x)"
+            )
+        print(", ".join(line) + " msg/s")
     print(f"    every Emisario run: verified, all {count} rows sent")
-    support.row(f"  raw, {name}", count, count / max(raws))
-    support.row(f"  emisario, {name}", count, count / max(ours))
-    return max(raws), max(ours)
+    best = {side: max(rates) for side, rates in sides.items()}
+    for side, rate in best.items():
+        support.row(f"  {side}, {name}", count, count / rate)
+    return best
 
 
 def main() -> None:
@@ -180,7 +190,8 @@ def main() -> None:
         subset = envelopes[: min(args.naive_count, count)]
         support.heading("naive over STARTTLS + AUTH, a connection per message")
         support.row("naive", len(subset), support.naive_sessions(tls_options, subset))
-        raw_plain = raw_tls = ours_plain = ours_tls = None
+        plain_best: dict[str, float] = {}
+        tls_best: dict[str, float] = {}
         support.heading(
             f"raw smtplib (one persistent session) and Emisario (one worker, {args.database}), "
             f"in turns, {args.rounds} rounds"
@@ -194,7 +205,7 @@ def main() -> None:
             support.django_setup(database, home)
             env = support.worker_env(database, home, [plain.port, tls.port], ca_file=tls.ca_file)
             try:
-                raw_plain, ours_plain = pair(
+                plain_best = pair(
                     args, database, work, env, "plain, smtp-sink", plain_options,
                     {"port": plain.port}, envelopes,
                 )  # fmt: skip
@@ -204,7 +215,7 @@ def main() -> None:
                     "login": LOGIN,
                     "password": PASSWORD,
                 }
-                raw_tls, ours_tls = pair(
+                tls_best = pair(
                     args, database, work, env, "STARTTLS + AUTH, aiosmtpd", tls_options,
                     account, envelopes,
                 )  # fmt: skip
@@ -215,13 +226,14 @@ def main() -> None:
                 database.drop()
 
     support.heading("Ratios")
-    plain_ratio = ours_plain / raw_plain if ours_plain and raw_plain else None
-    tls_ratio = ours_tls / raw_tls if ours_tls and raw_tls else None
-    if plain_ratio is not None:
-        print(f"  {'emisario / raw, plain':<44} {plain_ratio:6.2f}x")
-    if tls_ratio is not None:
-        print(f"  {'emisario / raw, STARTTLS + AUTH':<44} {tls_ratio:6.2f}x")
-    support.ratio("TLS ratio / plain ratio", tls_ratio, plain_ratio, goal=0.9)
+    for side, label in (("worker", "one worker"), ("one session", "one worker, one session")):
+        plain_ratio = tls_ratio = None
+        if plain_best and tls_best:
+            plain_ratio = plain_best[side] / plain_best["raw"]
+            tls_ratio = tls_best[side] / tls_best["raw"]
+            print(f"  {label + ' / raw, plain':<44} {plain_ratio:6.2f}x")
+            print(f"  {label + ' / raw, STARTTLS + AUTH':<44} {tls_ratio:6.2f}x")
+        support.ratio(f"{label}: TLS ratio / plain ratio", tls_ratio, plain_ratio, goal=0.9)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -47,10 +48,14 @@ _PICK_DUE = """
 _PICK_STALE = """
     SELECT id FROM outbox_outboundmessage
     WHERE status = 'sending' AND lease_expires_at < %s
-      AND company_id NOT IN (SELECT company_id FROM outbox_companyhold)
+      AND company_id NOT IN (SELECT company_id FROM outbox_companyhold){holding}
     ORDER BY lease_expires_at, id
     LIMIT %s
 """
+_NOT_HOLDING = " AND id NOT IN ({ids})"
+"""The claiming worker's own messages in flight: their lease may have run out while its
+renewal waited for the database, yet they are being sent; taking them back would flag them
+possibly delivered and send them again."""
 _LEASE = "SET status = 'sending', lease_owner = %s, lease_expires_at = %s"
 # data_started_at itself, never "IS NOT NULL": SQLite 3.40 evaluates that expression wrongly
 # in UPDATE ... RETURNING on a table with AUTOINCREMENT (it says 1 for NULL).
@@ -71,17 +76,25 @@ def _param(value: datetime) -> object:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _update(pick: str, owner: str, expires: datetime, now: datetime, limit: int) -> list[tuple]:
-    picked = [_param(now), limit]
+def _update(
+    pick: str,
+    owner: str,
+    expires: datetime,
+    now: datetime,
+    limit: int,
+    holding: Sequence[int] = (),
+) -> list[tuple]:
+    if "{holding}" in pick:
+        marks = ", ".join(["%s"] * len(holding))
+        pick = pick.format(holding=_NOT_HOLDING.format(ids=marks) if holding else "")
+    picked = [_param(now), *holding, limit]
     lease = [owner, _param(expires)]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_POSTGRES.format(pick=pick), [*picked, *lease])
             return list(cursor.fetchall())
         # SQLite: the caller's immediate transaction already excludes every other writer, so
-        # pick, read and update in three plain statements. Not UPDATE … RETURNING: SQLite 3.40
-        # returned rows there that the worker already held (a demo month end saw 29 of them
-        # flagged possibly delivered while they were being sent).
+        # pick, read and update in three plain statements.
         cursor.execute(pick, picked)
         ids = [row[0] for row in cursor.fetchall()]
         if not ids:
@@ -93,15 +106,27 @@ def _update(pick: str, owner: str, expires: datetime, now: datetime, limit: int)
         return [found[pk] for pk in ids]
 
 
-def claim(owner: str, limit: int, lease: timedelta, *, now: datetime | None = None) -> list[int]:
+def claim(
+    owner: str,
+    limit: int,
+    lease: timedelta,
+    *,
+    now: datetime | None = None,
+    holding: Collection[int] = (),
+) -> list[int]:
     """Lease up to ``limit`` due messages to ``owner`` and return their ids, oldest due first;
-    expired leases of other workers are taken back first."""
+    expired leases are taken back first (a dead worker's, or this worker's from before a
+    restart under the same id), except those of ``holding``: what ``owner`` is sending now."""
     if limit < 1:
         return []
-    now = now or timezone.now()
-    expires = now + lease
     with transaction.atomic():
-        stale = _update(_PICK_STALE, owner, expires, now, limit)
+        # The clock is read once the transaction holds SQLite's write lock (BEGIN IMMEDIATE),
+        # never before: a claim that waited a minute behind a big intake would otherwise
+        # hand out leases that had already run out, and the next claim would take its own
+        # messages back while they were being sent (flagged possibly delivered, sent twice).
+        now = now or timezone.now()
+        expires = now + lease
+        stale = _update(_PICK_STALE, owner, expires, now, limit, sorted(holding))
         due = (
             _update(_PICK_DUE, owner, expires, now, limit - len(stale))
             if len(stale) < limit
@@ -137,13 +162,14 @@ def renew(
 ) -> int:
     """Extend the leases ``owner`` holds (only ``ids`` when given: what it still works on);
     returns how many rows it still holds."""
-    now = now or timezone.now()
     rows = OutboundMessage.objects.filter(lease_owner=owner, status=MessageStatus.SENDING)
     if ids is not None:
         if not ids:
             return 0
         rows = rows.filter(pk__in=ids)
-    return rows.update(lease_expires_at=now + lease)
+    with transaction.atomic():  # the clock once the write lock is held, as in claim()
+        now = now or timezone.now()
+        return rows.update(lease_expires_at=now + lease)
 
 
 def release(

@@ -234,32 +234,34 @@ def take_slot(key: AccountKey, owner: str, cap: int | None, lease: timedelta) ->
     if cap is None:
         return 0
     name = health_key(key)
-    now = timezone.now()
-    for number in range(cap):
-        taken = (
-            SessionSlot.objects.filter(key=name, number=number)
-            .filter(Q(owner="") | Q(expires_at__lt=now) | Q(owner=owner))
-            .update(owner=owner, expires_at=now + lease)
-        )
-        if taken:
-            return number
-        if not SessionSlot.objects.filter(key=name, number=number).exists():
-            try:
-                with transaction.atomic():
-                    SessionSlot.objects.create(
-                        key=name, number=number, owner=owner, expires_at=now + lease
-                    )
+    with transaction.atomic():
+        now = timezone.now()  # once the write lock is held: a lease never starts expired
+        for number in range(cap):
+            taken = (
+                SessionSlot.objects.filter(key=name, number=number)
+                .filter(Q(owner="") | Q(expires_at__lt=now) | Q(owner=owner))
+                .update(owner=owner, expires_at=now + lease)
+            )
+            if taken:
                 return number
-            except IntegrityError:
-                continue
+            if not SessionSlot.objects.filter(key=name, number=number).exists():
+                try:
+                    with transaction.atomic():
+                        SessionSlot.objects.create(
+                            key=name, number=number, owner=owner, expires_at=now + lease
+                        )
+                    return number
+                except IntegrityError:
+                    continue
     return None
 
 
 def renew_slots(worker: str, lease: timedelta) -> None:
     """Renew every slot of ``worker``'s runners (their owners are ``worker#n``)."""
-    SessionSlot.objects.filter(owner__startswith=f"{worker}#").update(
-        expires_at=timezone.now() + lease
-    )
+    with transaction.atomic():  # the clock once the write lock is held
+        SessionSlot.objects.filter(owner__startswith=f"{worker}#").update(
+            expires_at=timezone.now() + lease
+        )
 
 
 def free_slot(key: AccountKey, owner: str, number: int) -> None:

@@ -1040,7 +1040,11 @@ class Cronus:
                 idle = not self.in_flight()
                 if room >= max(1, self.options.batch_size // 2) or (room > 0 and idle):
                     try:
-                        claimed = claims.claim(self.owner, room, self.options.lease)
+                        with self._lock:
+                            holding = list(self.held)
+                        claimed = claims.claim(
+                            self.owner, room, self.options.lease, holding=holding
+                        )
                         if claimed:
                             with self._lock:
                                 self.held.update(claimed)
