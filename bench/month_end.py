@@ -12,8 +12,9 @@ a. raw: one persistent ``smtplib.SMTP`` session writing the statements, prebuilt
    processes at once.
 b. naive: connect, EHLO, one message, QUIT, for ``--naive-count`` of them.
 c. django-post-office: its ``send_queued_mail`` command on its own SQLite queue (its own
-   Django project, ``bench/postoffice_settings.py``, in a subprocess), queued to sent,
-   ``--rounds`` passes on the same queue (set back to queued), the best counting.
+   Django project, ``bench/postoffice_settings.py``), queued once, then one pass per round
+   on the same queue (set back to queued), each in a subprocess and timed inside it once
+   Django is set up, queued to sent.
 d. Emisario: the statements queued once with ``enqueue_many`` (timed apart) and the queue
    kept in a copy, restored before each run; one ``emisario cronus --once`` worker
    subprocess, then 2 at once, each timed from the first ``start`` event (Django set up: a
@@ -21,8 +22,9 @@ d. Emisario: the statements queued once with ``enqueue_many`` (timed apart) and 
    process too) to the last exit, every row checked "sent" in the database; the start-up is
    printed apart.
 
-a. and d. run in turns, ``--rounds`` rounds of raw 1, Emisario 1, raw 2, Emisario 2, so a
-busy moment of this shared machine weighs on both sides of a ratio. Prints each round, the
+a., c. and d. run in turns, ``--rounds`` rounds of raw 1, Emisario 1 (then held to one
+session), raw 2, Emisario 2, post-office, so a busy moment of this shared machine weighs on
+both sides of a ratio. Prints each round, the
 best of the rounds for each side and the ratios: emisario / raw (goal >= 0.8), 2 workers / 2
 raw sessions (goal >= 0.8), emisario / post-office (goal >= 5), and the median of the
 rounds' own ratios beside them.
@@ -61,6 +63,8 @@ class Figures:
     """One worker held to one session per account (``--sessions-per-account 1``)."""
     paired: dict[int, float] = field(default_factory=dict)
     """Workers (1, 2): the median over the rounds of emisario / raw measured in that round."""
+    paired_postoffice: float | None = None
+    """The median over the rounds of emisario 1 worker / post-office in that round."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -92,43 +96,64 @@ def prepare_raw(args: argparse.Namespace, port: int, figures: Figures):
 # --- c: django-post-office --------------------------------------------------------------------
 
 
-def measure_postoffice(
-    port: int, count: int, pdf_bytes: int, rounds: int, work: Path, figures: Figures
-):
-    support.heading("c. django-post-office: send_queued_mail (defaults: batches of 100, 5 threads)")
-    directory = work / "postoffice"
-    directory.mkdir()
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "bench.postoffice_settings",
-            "EMISARIO_BENCH_POSTOFFICE_DIR": str(directory),
-            "EMISARIO_BENCH_SINK_PORT": str(port),
-            "PYTHONPATH": str(support.ROOT),
-        }
-    )
-    command = [sys.executable, __file__, "--part", "postoffice", "--workdir", str(directory)]
-    command += ["--count", str(count), "--pdf-bytes", str(pdf_bytes), "--rounds", str(rounds)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
-    results = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
-    if done.returncode != 0 or not results:
-        print(f"  post-office run failed (exit {done.returncode}):")
-        print("    " + "\n    ".join((done.stdout + done.stderr).strip().splitlines()[-15:]))
-        return
-    result = json.loads(results[-1][len(RESULT) :])
-    print(
-        f"  queued with mail.send() in one transaction: {result['queue_seconds']:.1f} s "
-        f"({result['queue_seconds'] / count * 1000:.2f} ms/msg, not in the rate below)"
-    )
-    passes = result.get("passes") or [result["send_seconds"]]
-    note = f"sent rows: {result['sent']} of {count}   {support.spread(passes)}"
-    figures.postoffice = support.row(
-        "send_queued_mail, queued -> sent", count, result["send_seconds"], note
-    )
+class PostOffice:
+    """django-post-office in a process of its own (``bench.postoffice_settings``, its own
+    SQLite queue): queued once, then one ``send_queued_mail`` pass per round, in turn with
+    the other sides; each pass is timed inside its process, once Django is set up."""
+
+    def __init__(self, port: int, args: argparse.Namespace, work: Path) -> None:
+        self.args = args
+        self.directory = work / "postoffice"
+        self.directory.mkdir()
+        self.env = dict(os.environ)
+        self.env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "bench.postoffice_settings",
+                "EMISARIO_BENCH_POSTOFFICE_DIR": str(self.directory),
+                "EMISARIO_BENCH_SINK_PORT": str(port),
+                "PYTHONPATH": str(support.ROOT),
+            }
+        )
+
+    def _run(self, step: str) -> dict | None:
+        args = self.args
+        command = [sys.executable, __file__, "--part", "postoffice", "--po-step", step]
+        command += ["--workdir", str(self.directory), "--count", str(args.count)]
+        command += ["--pdf-bytes", str(args.pdf_bytes)]
+        done = subprocess.run(command, env=self.env, capture_output=True, text=True, check=False)  # noqa: S603
+        results = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
+        if done.returncode != 0 or not results:
+            print(f"  post-office {step} failed (exit {done.returncode}):")
+            print("    " + "\n    ".join((done.stdout + done.stderr).strip().splitlines()[-15:]))
+            return None
+        return json.loads(results[-1][len(RESULT) :])
+
+    def queue(self) -> bool:
+        result = self._run("queue")
+        if result is None:
+            return False
+        seconds = result["queue_seconds"]
+        print(
+            f"  post-office: queued with mail.send() in one transaction: {seconds:.1f} s "
+            f"({seconds / self.args.count * 1000:.2f} ms/msg, not in the rates below)"
+        )
+        return True
+
+    def send_pass(self) -> float | None:
+        """msg/s of one pass, queued -> sent; None when it failed or left rows unsent."""
+        result = self._run("pass")
+        if result is None:
+            return None
+        if result["sent"] != self.args.count:
+            print(f"  post-office sent {result['sent']} of {self.args.count}")
+            return None
+        return support.rate(self.args.count, result["send_seconds"])
 
 
 def postoffice_part(args: argparse.Namespace) -> None:
-    """In the subprocess, under ``bench.postoffice_settings``: queue, then send, print times."""
+    """In the subprocess, under ``bench.postoffice_settings``: ``queue`` (migrate, queue every
+    statement) or ``pass`` (every row queued again, then one send_queued_mail); prints its
+    times."""
     import django
 
     django.setup()
@@ -139,57 +164,47 @@ def postoffice_part(args: argparse.Namespace) -> None:
     from post_office import mail
     from post_office.models import STATUS, Email, Log
 
-    call_command("migrate", verbosity=0, interactive=False)
-    started = time.perf_counter()
-    with transaction.atomic():
-        for number in range(args.count):
-            item = support.statement_item(number, pdf_bytes=args.pdf_bytes)
-            attachments = {
-                name: {"file": ContentFile(data), "mimetype": content_type}
-                for name, data, content_type in item["attachments"]
-            }
-            mail.send(
-                recipients=item["to"],
-                sender=f"{support.SENDER_NAME} <{support.SENDER}>",
-                subject=item["subject"],
-                message=item["text"],
-                html_message=item["html"],
-                attachments=attachments or None,
-            )
-    queue_seconds = time.perf_counter() - started
-    passes = []
-    for number in range(args.rounds):
-        if number:  # the same queue again, as the other sides run theirs again
-            Email.objects.update(status=STATUS.queued, last_updated=timezone.now())
-            Log.objects.all().delete()
+    if args.po_step == "queue":
+        call_command("migrate", verbosity=0, interactive=False)
         started = time.perf_counter()
-        call_command("send_queued_mail", processes=1, lockfile=str(Path(args.workdir) / "po-lock"))
-        passes.append(time.perf_counter() - started)
-        sent = Email.objects.filter(status=STATUS.sent).count()
-        if sent != args.count:
-            break
-    send_seconds = min(passes)
-    print(
-        RESULT
-        + json.dumps(
-            {
-                "queue_seconds": queue_seconds,
-                "send_seconds": send_seconds,
-                "passes": passes,
-                "sent": sent,
-            }
-        )
-    )
+        with transaction.atomic():
+            for number in range(args.count):
+                item = support.statement_item(number, pdf_bytes=args.pdf_bytes)
+                attachments = {
+                    name: {"file": ContentFile(data), "mimetype": content_type}
+                    for name, data, content_type in item["attachments"]
+                }
+                mail.send(
+                    recipients=item["to"],
+                    sender=f"{support.SENDER_NAME} <{support.SENDER}>",
+                    subject=item["subject"],
+                    message=item["text"],
+                    html_message=item["html"],
+                    attachments=attachments or None,
+                )
+        print(RESULT + json.dumps({"queue_seconds": time.perf_counter() - started}))
+        return
+    # the same queue again, as the other sides run theirs again
+    Email.objects.update(status=STATUS.queued, last_updated=timezone.now())
+    Log.objects.all().delete()
+    started = time.perf_counter()
+    call_command("send_queued_mail", processes=1, lockfile=str(Path(args.workdir) / "po-lock"))
+    seconds = time.perf_counter() - started
+    sent = Email.objects.filter(status=STATUS.sent).count()
+    print(RESULT + json.dumps({"send_seconds": seconds, "sent": sent}))
 
 
 # --- d: Emisario ------------------------------------------------------------------------------
 
 
-def side_by_side(args, port: int, work: Path, figures: Figures, options, envelopes) -> None:
-    """a. and d. in turns: each round runs raw 1 session, Emisario 1 worker (its default
-    sessions per account, then held to one session), raw 2 sessions, Emisario 2 workers, one
-    after the other on the same sink, so a busy moment of this shared machine falls on both
-    sides of a ratio; every Emisario run starts from the same queue."""
+def side_by_side(
+    args, port: int, work: Path, figures: Figures, options, envelopes, postoffice
+) -> None:
+    """a., c. and d. in turns: each round runs raw 1 session, Emisario 1 worker (its default
+    sessions per account, then held to one session), raw 2 sessions, Emisario 2 workers and
+    a post-office pass (when ``postoffice``), one after the other on the same sink, so a busy
+    moment of this shared machine falls on every side of a ratio; every Emisario run starts
+    from the same queue."""
     kind, count = args.database, args.count
     if not support.worker_available():
         print(f"  {support.WORKER_MISSING}")
@@ -218,8 +233,8 @@ def side_by_side(args, port: int, work: Path, figures: Figures, options, envelop
             "is, and as post-office is timed) to its exit"
         )
         support.heading(
-            f"a. + d. side by side, {args.rounds} rounds: raw smtplib (persistent sessions, "
-            "prebuilt bytes, sendmail()) and Emisario"
+            f"a. + c. + d. side by side, {args.rounds} rounds: raw smtplib (persistent "
+            "sessions, prebuilt bytes, sendmail()), Emisario and post-office"
         )
         sides: dict[str, list[float]] = {
             "raw_1": [],
@@ -227,6 +242,7 @@ def side_by_side(args, port: int, work: Path, figures: Figures, options, envelop
             "raw_2": [],
             "emisario_2": [],
             "emisario_1s": [],
+            "postoffice": [],
         }
         restore = False
         for number in range(1, args.rounds + 1):
@@ -264,16 +280,27 @@ def side_by_side(args, port: int, work: Path, figures: Figures, options, envelop
                         f"1 session {sides['emisario_1s'][-1]:6.0f} "
                         f"({sides['emisario_1s'][-1] / sides['raw_1'][-1]:.2f}x)"
                     )
+            if postoffice is not None:
+                rate = postoffice.send_pass()
+                if rate is not None:
+                    sides["postoffice"].append(rate)
+                    line.append(
+                        f"post-office {rate:5.0f} (emisario 1 "
+                        f"{sides['emisario_1'][-1] / rate:.2f}x)"
+                    )
             print(" | ".join(line))
         print(f"  every Emisario run: verified, all {count} rows sent")
         print("  best of the rounds:")
         for key, name in (
+            ("postoffice", "post-office send_queued_mail (5 threads)"),
             ("raw_1", "raw, 1 session"),
             ("raw_2", "raw, 2 sessions in 2 processes"),
             ("emisario_1", "cronus --once, 1 worker"),
             ("emisario_1s", "cronus --once, 1 worker, 1 session"),
             ("emisario_2", "cronus --once, 2 workers at once"),
         ):
+            if not sides[key]:
+                continue
             best = max(sides[key])
             setattr(figures, key, support.row(f"  {name}", count, count / best))
         for sessions in (1, 2):
@@ -284,6 +311,11 @@ def side_by_side(args, port: int, work: Path, figures: Figures, options, envelop
                 )
             ]
             figures.paired[sessions] = statistics.median(pairs)
+        if len(sides["postoffice"]) == len(sides["emisario_1"]):
+            figures.paired_postoffice = statistics.median(
+                ours / theirs
+                for ours, theirs in zip(sides["emisario_1"], sides["postoffice"], strict=True)
+            )
     finally:
         from django.db import connections
 
@@ -306,6 +338,9 @@ def summary(figures: Figures) -> None:
     support.ratio(
         "emisario 2 workers / raw 2 sessions", figures.emisario_2, figures.raw_2, goal=0.8
     )
+    if figures.paired_postoffice is not None:
+        print(f"  (each round's emisario 1 worker / post-office, median: "
+              f"{figures.paired_postoffice:.2f}x)")  # fmt: skip
     support.ratio("emisario 1 worker / post-office", figures.emisario_1, figures.postoffice, goal=5)
     if figures.raw_1 and figures.naive:
         print(f"  (raw 1 session / naive: {figures.raw_1 / figures.naive:.2f}x)")
@@ -328,6 +363,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--part", choices=["postoffice"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    parser.add_argument("--po-step", choices=["queue", "pass"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part == "postoffice":
         postoffice_part(args)
@@ -342,9 +378,13 @@ def main() -> None:
     with support.workdir(keep=args.keep) as work, support.SmtpSink() as sink:
         print(f"  sink: smtp-sink on 127.0.0.1:{sink.port}")
         options, envelopes = prepare_raw(args, sink.port, figures)
+        postoffice = None
         if not args.skip_postoffice:
-            measure_postoffice(sink.port, args.count, args.pdf_bytes, args.rounds, work, figures)
-        side_by_side(args, sink.port, work, figures, options, envelopes)
+            support.heading("c. django-post-office (defaults: batches of 100, 5 threads)")
+            postoffice = PostOffice(sink.port, args, work)
+            if not postoffice.queue():
+                postoffice = None
+        side_by_side(args, sink.port, work, figures, options, envelopes, postoffice)
     summary(figures)
 
 
