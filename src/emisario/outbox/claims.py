@@ -84,9 +84,8 @@ def _update(
     limit: int,
     holding: Sequence[int] = (),
 ) -> list[tuple]:
-    if "{holding}" in pick:
-        marks = ", ".join(["%s"] * len(holding))
-        pick = pick.format(holding=_NOT_HOLDING.format(ids=marks) if holding else "")
+    """Lease the rows ``pick`` selects (its parameters: now, the ``holding`` ids it leaves
+    out when it has a ``{holding}`` clause, the limit)."""
     picked = [_param(now), *holding, limit]
     lease = [owner, _param(expires)]
     with connection.cursor() as cursor:
@@ -126,7 +125,10 @@ def claim(
         # messages back while they were being sent (flagged possibly delivered, sent twice).
         now = now or timezone.now()
         expires = now + lease
-        stale = _update(_PICK_STALE, owner, expires, now, limit, sorted(holding))
+        held = sorted(holding)
+        marks = ", ".join(["%s"] * len(held))
+        pick_stale = _PICK_STALE.format(holding=_NOT_HOLDING.format(ids=marks) if held else "")
+        stale = _update(pick_stale, owner, expires, now, limit, held)
         due = (
             _update(_PICK_DUE, owner, expires, now, limit - len(stale))
             if len(stale) < limit

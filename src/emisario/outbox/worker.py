@@ -121,12 +121,12 @@ SESSIONS_PER_ACCOUNT = 3
 the session slots). One session waits a round trip or two per message: over a real network
 that, not the CPU, sets its pace, and Microsoft 365 allows three per mailbox."""
 SPREAD_AT = 4
+"""A message goes to another session of the account (opened for it when there are fewer
+than allowed) once every open one has this many in hand, the one being sent included."""
 ACCOUNT_BLOCK = 5.0
 """Seconds this worker hands nothing to an account after one of its sessions failed it (its
 pause, a minute at least, reaches every worker through the database; this covers the batch
 being routed at that moment with the states read before)."""
-"""A message goes to another session of the account (opened for it when there are fewer
-than allowed) once every open one has this many waiting."""
 
 
 @dataclass
@@ -904,18 +904,12 @@ class Cronus:
         pool = self.runners.setdefault(key, [])
         live = [r for r in pool if not (r.closed or r.done)]
         least = min(live, key=lambda r: r.pending, default=None)
-        if least is not None and (
-            least.pending < SPREAD_AT or len(live) >= self._sessions_for(least.account)
-        ):
-            if least.offer(job):
-                return True
-        elif least is not None:  # a session more, for an account already loaded
-            if key not in self._no_slot:
+        if least is not None:
+            spread = least.pending >= SPREAD_AT and len(live) < self._sessions_for(least.account)
+            if spread and key not in self._no_slot:  # a session more, for a loaded account
                 runner = Runner(self, least.account)
-                if self._reserve_slot(runner) and runner.offer(job):
-                    pool.append(runner)
-                    if self.options.threads:
-                        runner.start()
+                if self._reserve_slot(runner):
+                    self._start(pool, runner, job)
                     return True
                 self._no_slot.add(key)  # not again in this pass: each try is a write
             if least.offer(job):
@@ -934,11 +928,14 @@ class Cronus:
         # Its slot is taken here, before any other runner of the account can start: without
         # one it tries again when it opens its session, and gives its messages back a while.
         self._reserve_slot(runner)
+        self._start(pool, runner, job)
+        return True
+
+    def _start(self, pool: list[Runner], runner: Runner, job: Job) -> None:
+        runner.offer(job)  # a new runner is open: it takes the job
         pool.append(runner)
-        runner.offer(job)
         if self.options.threads:
             runner.start()
-        return True
 
     def _sessions_for(self, account: Account) -> int:
         cap = account.limits.concurrent_sessions
@@ -954,9 +951,7 @@ class Cronus:
         every slot is held (by this worker's runners or another worker's), the message waits
         on an open session instead."""
         cap = runner.account.limits.concurrent_sessions
-        if cap is None:
-            return True
-        try:
+        try:  # no cap: slot 0, nothing to share and nothing written
             runner.slot = throttle.take_slot(
                 runner.account.key, runner.slot_owner, cap, self.options.lease
             )
