@@ -2,29 +2,31 @@
 
 Run: ``.venv/bin/python bench/claim_cost.py [--rounds 200] [--processed 50000]``
 
-A worker's cycle, repeated ``--rounds`` times: ``claims.claim(owner, 100, lease)``, then the
-claimed rows marked sent in one UPDATE (what the worker writes when the sink said 250). Each
-claim and each mark is timed; the table always holds ``rounds * 100`` due rows when a phase
-starts, so only the history differs:
+A worker's cycle: ``claims.claim(owner, 100, lease)``, then the claimed rows marked sent in one
+UPDATE (what the worker writes when the sink said 250). Each claim and each mark is timed. Three
+databases, each with a process of its own, hold the three histories:
 
 1. fresh: nothing processed before;
 2. after ``--processed`` (50,000) rows went through the same claim and mark, right away (their
    dead tuples still in the table and in the due index, whatever autovacuum managed);
-3. the same after ``VACUUM ANALYZE`` of the table.
+3. the same history, then ``VACUUM`` of the table.
 
-Each phase runs ``ANALYZE`` after inserting its due rows (statistics only: dead tuples stay),
-so the phases differ by their history, not by how stale the planner's statistics are. The
-claims of a phase make dead tuples of their own as they go (each round marks 100 rows sent),
-as a real worker does.
+Each then gets ``rounds * 100`` due rows and ``ANALYZE`` (statistics only: dead tuples stay), so
+they differ by their history alone. The cycles run **in turns**, one cycle of each database per
+round in an order that rotates: a busy moment of the shared machine falls on every side of the
+ratio alike (the phases used to run one after the other, and a disk stall during one of them
+moved its mean by half). The claims make dead tuples of their own as they go (each round marks
+100 rows sent), as a real worker does.
 
-Prints mean, median and p95 per phase and the ratio of phase 2 to phase 1 (goal <= 1.5), plus
-the plan of the claim's SELECT (it should use the partial index ``outbox_message_due``). On a
-shared machine the mean and p95 move with whatever else runs: the median is steadier.
+Prints mean, median and p95 per history, the ratio of 2 to 1 (goal <= 1.5) and the median of
+the rounds' own ratios, plus the plan of the claim's SELECT (it should use the partial index
+``outbox_message_due``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -151,61 +153,113 @@ def analyze() -> None:
         cursor.execute("ANALYZE outbox_outboundmessage")
 
 
-def phase(name: str, rounds: int, next_number: int) -> tuple[list[float], list[float]]:
-    add_due(rounds * CLAIM, next_number)
+HISTORIES = ("fresh", "after", "vacuumed")
+TITLES = {
+    "fresh": "1. fresh table",
+    "after": "2. after {processed} sent",
+    "vacuumed": "3. the same after VACUUM",
+}
+
+
+def prepare(history: str, processed: int, rounds: int) -> str:
+    """Give this process's database its history, then the due rows every history starts
+    with. Returns the table's tuple counts when the timed cycles begin."""
+    from django.db import connection
+
+    support.make_account(25)
+    number = 0
+    if history != "fresh":
+        add_due(processed, number)
+        number += processed
+        cycle(-(-processed // 500), limit=500, timed=False)
+        if history == "vacuumed":
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM outbox_outboundmessage")
+    add_due((rounds + 3) * CLAIM, number)
     analyze()
     stats = table_stats()
     cycle(3, timed=False)  # warm-up: cached plan, buffers
-    claim_ms, mark_ms = cycle(rounds - 3)
+    return stats
+
+
+def serve(history: str, database, work: Path, processed: int, rounds: int, pipe) -> None:
+    """One history's process: prepare, then one timed cycle per ``"cycle"`` received."""
+    support.django_setup(database, work)
+    try:
+        pipe.send(("ready", prepare(history, processed, rounds), plan()))
+        while pipe.recv() == "cycle":
+            claim_ms, mark_ms = cycle(1)
+            pipe.send((claim_ms[0], mark_ms[0]))
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        pipe.close()
+
+
+def summary(title: str, claim_ms: list[float], mark_ms: list[float], stats: str) -> None:
     print(
-        f"  {name:<28} claim mean {statistics.fmean(claim_ms):6.2f} ms  "
+        f"  {title:<28} claim mean {statistics.fmean(claim_ms):6.2f} ms  "
         f"median {statistics.median(claim_ms):6.2f}  p95 {p95(claim_ms):6.2f}   "
         f"mark sent mean {statistics.fmean(mark_ms):6.2f}  p95 {p95(mark_ms):6.2f}   "
         f"({stats} at start)"
     )
-    return claim_ms, mark_ms
 
 
 def main() -> None:
+    import multiprocessing
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=200, help="claims per phase")
-    parser.add_argument("--processed", type=int, default=50_000, help="rows sent before phase 2")
+    parser.add_argument("--rounds", type=int, default=200, help="claims per history")
+    parser.add_argument("--processed", type=int, default=50_000, help="rows sent before 2 and 3")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
     if args.rounds < 10:
         raise SystemExit("--rounds must be at least 10")
+    if args.processed < 1:
+        raise SystemExit("--processed must be at least 1")
     if not support.postgres_available():
         raise SystemExit(f"claim_cost needs PostgreSQL at {support.PG_SERVER}")
     if not (support.SRC / "emisario" / "outbox" / "claims.py").exists():
         raise SystemExit("emisario.outbox.claims is not there yet: nothing to measure")
+    spawn = multiprocessing.get_context("spawn")
     with support.workdir(keep=args.keep) as work:
-        database = support.BenchDatabase("postgres", work, label="claims")
-        support.django_setup(database, work)
+        databases = {
+            h: support.BenchDatabase("postgres", work, label=f"claims_{h}") for h in HISTORIES
+        }
+        pipes, processes = {}, []
         try:
-            support.make_account(25)
             print(
-                f"Claim cost on PostgreSQL: claim({CLAIM}) + mark sent, {args.rounds} rounds "
-                "per phase"
+                f"Claim cost on PostgreSQL: claim({CLAIM}) + mark sent, {args.rounds} rounds, "
+                f"the three histories in turns (preparing {args.processed} sent rows for 2 and 3)"
             )
-            fresh, _ = phase("1. fresh table", args.rounds, 0)
-            number = args.rounds * CLAIM
             started = time.perf_counter()
-            add_due(args.processed, number)
-            number += args.processed
-            cycle(-(-args.processed // 500), limit=500, timed=False)
-            print(
-                f"  ({args.processed} rows claimed and marked sent in "
-                f"{time.perf_counter() - started:.1f} s)"
-            )
-            after, _ = phase(f"2. after {args.processed} sent", args.rounds, number)
-            number += args.rounds * CLAIM
-            from django.db import connection
-
-            with connection.cursor() as cursor:
-                cursor.execute("VACUUM ANALYZE outbox_outboundmessage")
-            vacuumed, _ = phase("3. the same after VACUUM", args.rounds, number)
-            print(f"\n  plan of the claim's SELECT:\n    {plan()}")
-            support.heading("Ratios (phase 2 / phase 1)")
+            for history in HISTORIES:
+                ours, theirs = spawn.Pipe()
+                process = spawn.Process(
+                    target=serve,
+                    args=(history, databases[history], work, args.processed, args.rounds, theirs),
+                )
+                process.start()
+                processes.append(process)
+                pipes[history] = ours
+            ready = {h: pipes[h].recv() for h in HISTORIES}
+            print(f"  (histories prepared in {time.perf_counter() - started:.1f} s)")
+            claims = {h: [] for h in HISTORIES}
+            marks = {h: [] for h in HISTORIES}
+            for number in range(args.rounds):
+                shift = number % len(HISTORIES)
+                for history in HISTORIES[shift:] + HISTORIES[:shift]:
+                    pipes[history].send("cycle")
+                    claim_ms, mark_ms = pipes[history].recv()
+                    claims[history].append(claim_ms)
+                    marks[history].append(mark_ms)
+            for history in HISTORIES:
+                title = TITLES[history].format(processed=args.processed)
+                summary(title, claims[history], marks[history], ready[history][1])
+            print(f"\n  plan of the claim's SELECT (history 2):\n    {ready['after'][2]}")
+            fresh, after, vacuumed = (claims[h] for h in HISTORIES)
+            support.heading("Ratios (history 2 / history 1)")
             support.ratio(
                 "claim mean",
                 statistics.fmean(after),
@@ -215,16 +269,23 @@ def main() -> None:
             )
             support.ratio("claim p95", p95(after), p95(fresh), goal=1.5, at_least=False)
             median = statistics.median(after) / statistics.median(fresh)
+            paired = statistics.median(a / f for a, f in zip(after, fresh, strict=True))
             print(f"  {'(claim median)':<44} {median:6.2f}x")
+            print(f"  {'(median of the rounds own ratios)':<44} {paired:6.2f}x")
             print(
                 f"  {'(after VACUUM / fresh, mean)':<44} "
                 f"{statistics.fmean(vacuumed) / statistics.fmean(fresh):6.2f}x"
             )
         finally:
-            from django.db import connections
-
-            connections.close_all()
-            database.drop()
+            for pipe in pipes.values():
+                with contextlib.suppress(OSError):
+                    pipe.send("stop")
+            for process in processes:
+                process.join(timeout=30)
+                if process.is_alive():
+                    process.kill()
+            for database in databases.values():
+                database.drop()
 
 
 if __name__ == "__main__":
