@@ -1,7 +1,12 @@
 """Shared pytest set-up: the real SMTP servers, certificates and file databases live in
 ``tests/support``."""
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.databases", "tests.support.companies"]
+pytest_plugins = [
+    "tests.support.fixtures",
+    "tests.support.databases",
+    "tests.support.companies",
+    "tests.support.oauth",
+]
 
 
 def _on_postgres() -> bool:
