@@ -77,3 +77,44 @@ def microsoft_server() -> Iterator[LocalAuthServer]:
 @pytest.fixture
 def google_server() -> Iterator[LocalAuthServer]:
     yield from _server(GOOGLE)
+
+
+@pytest.fixture
+def oauth_settings(settings, auth_server: LocalAuthServer) -> LocalAuthServer:
+    """Emisario's settings pointed at the local server, with its test application."""
+    return point_settings_at(settings, auth_server)
+
+
+@pytest.fixture
+def microsoft_settings(settings, microsoft_server: LocalAuthServer) -> LocalAuthServer:
+    return point_settings_at(settings, microsoft_server)
+
+
+def point_settings_at(settings, server: LocalAuthServer) -> LocalAuthServer:
+    kind = server.profile.upper()
+    setattr(settings, f"EMISARIO_OAUTH_{kind}_AUTHORITY", server.authority)
+    setattr(settings, f"EMISARIO_OAUTH_{kind}_CLIENT_ID", CLIENT_ID)
+    setattr(settings, f"EMISARIO_OAUTH_{kind}_CLIENT_SECRET", CLIENT_SECRET)
+    if server.profile == MICROSOFT:
+        settings.EMISARIO_OAUTH_MICROSOFT_TENANT = "organizations"
+    return server
+
+
+def connect(account, server: LocalAuthServer, login: str = MAILBOX):
+    """What Conectar does, without the console: sign in at ``server`` and store the grant."""
+    from emisario.accounts import oauth
+
+    registered = oauth.registration(account.oauth_provider)
+    start = oauth_client.sign_in(registered.provider, registered.application, REDIRECT)
+    query = consent(start.url, login)
+    tokens = oauth_client.exchange_code(
+        registered.provider, registered.application, code=query["code"],
+        redirect_uri=REDIRECT, code_verifier=start.code_verifier,
+    )  # fmt: skip
+    claims = oauth_client.verify_id_token(
+        registered.provider, registered.application, tokens.id_token, nonce=start.nonce
+    )
+    return oauth.store_grant(
+        account, tokens, mailbox=registered.provider.mailbox_from(claims), claims=claims,
+        user=None,
+    )  # fmt: skip

@@ -78,6 +78,17 @@ class SecurityChoice(models.TextChoices):
     TLS = SecurityMode.TLS.value, _("SSL/TLS (implicit)")
 
 
+class AuthMethod(models.TextChoices):
+    PASSWORD = "password", _("Password")
+    OAUTH = "oauth", _("OAuth 2.0 (sign in with the provider)")
+    OAUTH_APP = "oauth_app", _("OAuth 2.0, app-only (shared mailbox)")
+
+
+class OAuthProvider(models.TextChoices):
+    MICROSOFT = "microsoft", "Microsoft 365"
+    GOOGLE = "google", "Google Workspace / Gmail"
+
+
 class SmtpAccount(models.Model):
     """An SMTP account. ``company`` empty means a *system default account*."""
 
@@ -106,6 +117,12 @@ class SmtpAccount(models.Model):
     sender = models.CharField(_("user"), max_length=254, help_text=_("The From address."))
     login = models.CharField(_("login name"), max_length=254, blank=True)
     password_token = models.TextField(_("encrypted password"), blank=True, editable=False)
+    auth_method = models.CharField(
+        _("authentication"), max_length=10, choices=AuthMethod.choices, default=AuthMethod.PASSWORD
+    )
+    oauth_provider = models.CharField(
+        _("OAuth provider"), max_length=10, choices=OAuthProvider.choices, blank=True
+    )
     display_name = models.CharField(_("display name"), max_length=200, blank=True)
     enabled = models.BooleanField(_("enabled"), default=True)
     last_test = models.JSONField(_("last test"), null=True, blank=True, editable=False)
@@ -146,6 +163,10 @@ class SmtpAccount(models.Model):
     def has_password(self) -> bool:
         return bool(self.password_token)
 
+    @property
+    def uses_oauth(self) -> bool:
+        return self.auth_method != AuthMethod.PASSWORD
+
     def as_row(self) -> AccountRow:
         return AccountRow(
             id=self.pk,
@@ -157,12 +178,96 @@ class SmtpAccount(models.Model):
         )
 
 
+class OAuthApplication(models.Model):
+    """The registration of Emisario at a provider (client id, secret, Microsoft tenant), one
+    per provider, set by a holder of PCSMTPG. Settings can give it instead
+    (``EMISARIO_OAUTH_<PROVIDER>_CLIENT_ID`` ...); a row here wins over them."""
+
+    provider = models.CharField(
+        _("provider"), max_length=10, choices=OAuthProvider.choices, unique=True
+    )
+    client_id = models.CharField(_("client id"), max_length=200)
+    tenant = models.CharField(
+        _("tenant"),
+        max_length=253,
+        blank=True,
+        help_text=_("Microsoft: the directory (tenant) id or domain; empty means organizations."),
+    )
+    client_secret_token = models.TextField(_("encrypted client secret"), editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("OAuth application")
+        verbose_name_plural = _("OAuth applications")
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.client_id}"
+
+
+class GrantStatus(models.TextChoices):
+    ACTIVE = "active", _("connected")
+    RECONNECT = "reconnect", _("requires reconnection")
+
+
+class OAuthGrant(models.Model):
+    """What an account signs in to SMTP with under OAuth: the refresh token of the user who
+    pressed Conectar (or, app-only, none), the current access token, both encrypted like
+    passwords. ``lease_*``: the one worker or request refreshing it now, on any host."""
+
+    account = models.OneToOneField(
+        SmtpAccount, on_delete=models.CASCADE, related_name="oauth_grant"
+    )
+    provider = models.CharField(max_length=10, choices=OAuthProvider.choices)
+    app_only = models.BooleanField(default=False)
+    mailbox = models.CharField(_("mailbox"), max_length=254)
+    """The address the provider said signed in (ID token), equal to the account's Usuario."""
+    subject = models.CharField(max_length=200, blank=True)
+    tenant_id = models.CharField(max_length=64, blank=True)
+    refresh_token_token = models.TextField(blank=True, editable=False)
+    access_token_token = models.TextField(blank=True, editable=False)
+    access_expires_at = models.DateTimeField(null=True, blank=True)
+    scope = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=10, choices=GrantStatus.choices, default=GrantStatus.ACTIVE
+    )
+    status_error = models.CharField(max_length=100, blank=True)
+    """The provider's error code when it stopped working (``invalid_grant``)."""
+    status_detail = models.TextField(blank=True)
+    """The provider's own description (AADSTS..., Google's sentence): never a token."""
+    status_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    refresh_count = models.PositiveIntegerField(default=0)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("OAuth grant")
+        verbose_name_plural = _("OAuth grants")
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.mailbox} ({self.status})"
+
+    @property
+    def needs_reconnect(self) -> bool:
+        return self.status == GrantStatus.RECONNECT
+
+
 class AuditAction(models.TextChoices):
     CREATE = "create", _("created")
     UPDATE = "update", _("changed")
     DELETE = "delete", _("deleted")
     TEST = "test", _("tested (Probar)")
     DETECT = "detect", _("detected settings")
+    CONNECT = "connect", _("connected with OAuth")
+    DISCONNECT = "disconnect", _("disconnected from OAuth")
+    OAUTH_APP = "oauth_app", _("changed the OAuth application")
 
 
 class AuditRecord(models.Model):

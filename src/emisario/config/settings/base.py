@@ -16,6 +16,9 @@ Environment variables:
   ``EMISARIO_ATTACHMENT_MAX_COUNT``, ``EMISARIO_ATTACHMENT_ROOT``,
   ``EMISARIO_OUTBOX_MAX_RECIPIENTS``, ``EMISARIO_OUTBOX_MAX_BODY_BYTES``,
   ``EMISARIO_MESSAGE_ID_DOMAIN``: the outbox (``emisario.outbox.conf``).
+- ``EMISARIO_OAUTH_MICROSOFT_CLIENT_ID``, ``..._CLIENT_SECRET``, ``..._TENANT``,
+  ``..._AUTHORITY`` and ``EMISARIO_OAUTH_GOOGLE_CLIENT_ID``, ``..._CLIENT_SECRET``,
+  ``..._AUTHORITY``: OAuth 2.0 sign-in (``emisario.accounts.oauth``).
 - ``EMISARIO_LOGIN_*`` and ``EMISARIO_PROXY_COUNT``: sign-in throttling (django-axes), see
   ``emisario.config.login_throttle``.
 
@@ -170,6 +173,20 @@ EMISARIO_PROBE_RATE = (
 )
 # A Maildir the console lists as "Buzón de demostración"; only the demo sets it.
 EMISARIO_DEMO_MAILDIR = env.text("EMISARIO_DEMO_MAILDIR")
+
+# --- OAuth 2.0 sign-in for Microsoft 365 and Google (emisario.accounts.oauth) ----------------
+# The application registered at each provider; a holder of PCSMTPG can set it in the console
+# instead, and the console's wins. The authorities point at the provider (the defaults) or,
+# in the demo and the tests, at a local server of the same shape.
+EMISARIO_OAUTH_MICROSOFT_CLIENT_ID = env.text("EMISARIO_OAUTH_MICROSOFT_CLIENT_ID")
+EMISARIO_OAUTH_MICROSOFT_CLIENT_SECRET = env.text("EMISARIO_OAUTH_MICROSOFT_CLIENT_SECRET")
+EMISARIO_OAUTH_MICROSOFT_TENANT = env.text("EMISARIO_OAUTH_MICROSOFT_TENANT")
+EMISARIO_OAUTH_MICROSOFT_AUTHORITY = env.text(
+    "EMISARIO_OAUTH_MICROSOFT_AUTHORITY", "https://login.microsoftonline.com"
+)
+EMISARIO_OAUTH_GOOGLE_CLIENT_ID = env.text("EMISARIO_OAUTH_GOOGLE_CLIENT_ID")
+EMISARIO_OAUTH_GOOGLE_CLIENT_SECRET = env.text("EMISARIO_OAUTH_GOOGLE_CLIENT_SECRET")
+EMISARIO_OAUTH_GOOGLE_AUTHORITY = env.text("EMISARIO_OAUTH_GOOGLE_AUTHORITY")
 
 # --- The outbox and CRONUS (emisario.outbox.conf says what each means) ----------------------
 EMISARIO_OUTBOX_EXPIRY = timedelta(

@@ -1,38 +1,70 @@
-"""``emisario rotate_secrets``: re-encrypt every stored SMTP password with the newest key.
+"""``emisario rotate_secrets``: re-encrypt every stored secret with the newest key: SMTP
+passwords, OAuth refresh and access tokens, OAuth client secrets.
 
 Rotation: put a new key first in EMISARIO_SECRET_KEYS (keep the old ones after it), run this,
-then drop the old keys. A password no key can open is reported by account, never erased.
+then drop the old keys. A secret no key can open is reported by owner, never erased.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from emisario.accounts.crypto import secret_box
-from emisario.accounts.models import SmtpAccount
+from emisario.accounts.models import OAuthApplication, OAuthGrant, SmtpAccount
 from emisario.core.secrets import UndecryptableSecret
+
+STORED = (
+    (SmtpAccount, ("password_token",), "password"),
+    (OAuthGrant, ("refresh_token_token", "access_token_token"), "OAuth token"),
+    (OAuthApplication, ("client_secret_token",), "OAuth client secret"),
+)
+
+
+def _label(row) -> str:
+    if isinstance(row, SmtpAccount):
+        return f"#{row.pk} {row.sender} ({row.host})"
+    if isinstance(row, OAuthGrant):
+        return f"grant of account #{row.account_id} {row.mailbox}"
+    return f"{row.provider} application {row.client_id}"
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt stored SMTP passwords with the first key of EMISARIO_SECRET_KEYS."
+    help = (
+        "Re-encrypt stored secrets (SMTP passwords, OAuth tokens and client secrets) with the "
+        "first key of EMISARIO_SECRET_KEYS."
+    )
 
     def handle(self, *args, **options):
         box = secret_box()
-        rotated, unreadable = 0, []
+        counts = dict.fromkeys((noun for *_, noun in STORED), 0)
+        unreadable = []
         with transaction.atomic():
-            accounts = SmtpAccount.objects.select_for_update().exclude(password_token="")
-            for account in accounts.order_by("pk"):
-                try:
-                    account.password_token = box.rotate(account.password_token)
-                except UndecryptableSecret:
-                    unreadable.append(account)
-                    continue
-                account.save(update_fields=["password_token"])
-                rotated += 1
-        self.stdout.write(f"Re-encrypted {rotated} password(s) with the newest key.")
+            for model, fields, noun in STORED:
+                for row in model.objects.select_for_update().order_by("pk"):
+                    changed = []
+                    for name in fields:
+                        token = getattr(row, name)
+                        if not token:
+                            continue
+                        try:
+                            setattr(row, name, box.rotate(token))
+                        except UndecryptableSecret:
+                            unreadable.append(f"{noun} of {_label(row)}")
+                            continue
+                        changed.append(name)
+                    if changed:
+                        row.save(update_fields=changed)
+                        counts[noun] += len(changed)
+        self.stdout.write(f"Re-encrypted {counts['password']} password(s) with the newest key.")
+        oauth = counts["OAuth token"] + counts["OAuth client secret"]
+        if oauth:
+            self.stdout.write(
+                f"Re-encrypted {counts['OAuth token']} OAuth token(s) and "
+                f"{counts['OAuth client secret']} OAuth client secret(s)."
+            )
         if unreadable:
-            names = ", ".join(f"#{a.pk} {a.sender} ({a.host})" for a in unreadable)
             raise CommandError(
-                f"{len(unreadable)} password(s) cannot be opened with any configured key and "
-                f"were left as they are: {names}. Add the key they were saved with, or type "
-                "those passwords again on the SMTP screen."
+                f"{len(unreadable)} secret(s) cannot be opened with any configured key and "
+                f"were left as they are: {', '.join(unreadable)}. Add the key they were saved "
+                "with, or type those passwords again on the SMTP screen (an OAuth account: "
+                "press Conectar again)."
             )
