@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import ipaddress
 import ssl
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any
 import trustme
 
 from emisario.core.netpolicy import NetworkPolicy
+from emisario.core.oauth.bearer import Bearer, BearerSource, BearerUnavailable, Unavailable
 from emisario.core.secrets import Secret
 from emisario.core.smtp.advice import Advice
 from emisario.core.smtp.confirmation import confirmation_message
@@ -79,10 +81,14 @@ class Case:
     deadline: float = 5.0
     recipient: str = RECIPIENT
     server: LoopbackSmtpd | None = None
+    bearer: BearerSource | None = None
+    """An OAuth account's token source (then the form has no password)."""
 
     def smtp_endpoint(self) -> SmtpEndpoint:
         values = dict(self.endpoint)
         password = values.pop("password", "")
+        if self.bearer is not None:
+            return SmtpEndpoint(**values, bearer=self.bearer)
         return SmtpEndpoint(**values, password=Secret(password) if password else None)
 
     async def diagnose(self, **overrides: Any) -> Diagnosis:
@@ -109,6 +115,11 @@ class Scenario:
     build: Callable[[trustme.CA], contextlib.AbstractContextManager[Case]]
     isolated: bool = False
     """Needs an empty network namespace (``unshare -n``): run it in a subprocess."""
+
+    @property
+    def oauth(self) -> bool:
+        """The account signs in with a token source, which no form field can give."""
+        return isinstance(self.build, Smtpd) and self.build.bearer is not None
 
     @contextlib.contextmanager
     def open(self, ca: trustme.CA | None = None) -> Iterator[Case]:
@@ -144,6 +155,8 @@ class Smtpd:
     """More form values (sender, login) for :func:`_form`."""
     auth_required: bool = True
     """False: MAIL without AUTH is accepted (an MX on port 25, not a submission port)."""
+    bearer: BearerSource | None = None
+    """An OAuth account: the server then offers XOAUTH2 and takes only :data:`GOOD_TOKEN`."""
 
     @contextlib.contextmanager
     def __call__(self, ca: trustme.CA) -> Iterator[Case]:
@@ -155,6 +168,7 @@ class Smtpd:
             cert=cert,
             script=self.script,
             auth_required=self.auth_required,
+            token_checker=_good_token_only if self.bearer is not None else None,
         )
         with server:
             port = server.port(self.listener)
@@ -168,6 +182,7 @@ class Smtpd:
                 advice=Advice.PROTOCOL_UNEXPECTED,
                 deadline=self.deadline,
                 server=server,
+                bearer=self.bearer,
             )
 
 
@@ -209,6 +224,31 @@ def _named(host: str, port: int = 587) -> Callable[[trustme.CA], Any]:
         )
 
     return build
+
+
+GOOD_TOKEN = "ya29.good-token-for-the-test"
+
+
+async def _good_token_only(mailbox: str, token: str) -> bool:
+    return mailbox == SENDER and token == GOOD_TOKEN
+
+
+def token_source(token: str = GOOD_TOKEN, *, refreshed: str | None = None) -> BearerSource:
+    """A source handing out ``token``, and ``refreshed`` (default: the same) once the server
+    rejected the first."""
+
+    def source(rejected: Secret | None = None) -> Bearer:
+        value = token if rejected is None else (refreshed or token)
+        return Bearer(Secret(value), time.time() + 3600, SENDER, refreshed=rejected is not None)
+
+    return source
+
+
+def unavailable(reason: Unavailable, error: str = "", description: str = "") -> BearerSource:
+    def source(rejected: Secret | None = None) -> Bearer:
+        raise BearerUnavailable(reason, error, description)
+
+    return source
 
 
 def _reply(step: Step, text: str, **options: Any) -> Smtpd:
@@ -385,6 +425,60 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "gmail_535_5_7_8", A.GMAIL_CREDENTIALS_REJECTED, S.AUTH, _reply(S.AUTH, GMAIL_535_578)
+    ),
+    Scenario(
+        "m365_5_7_30_basic_auth_retired",
+        A.M365_BASIC_AUTH_RETIRED,
+        S.AUTH,
+        _reply(S.AUTH, "550 5.7.30 Basic authentication is not supported for Client Submission."),
+    ),
+    Scenario(
+        "m365_5_7_139_basic_auth_disabled",
+        A.M365_BASIC_AUTH_RETIRED,
+        S.AUTH,
+        _reply(
+            S.AUTH, "535 5.7.139 Authentication unsuccessful, basic authentication is disabled."
+        ),
+    ),
+    Scenario(
+        "oauth_grant_revoked",
+        A.OAUTH_RECONNECT_REQUIRED,
+        S.OAUTH,
+        Smtpd(
+            password=None,
+            bearer=unavailable(
+                Unavailable.RECONNECT,
+                "invalid_grant",
+                "AADSTS50173: The provided grant has expired",
+            ),
+        ),
+    ),
+    Scenario(
+        "oauth_not_connected",
+        A.OAUTH_NOT_CONNECTED,
+        S.OAUTH,
+        Smtpd(password=None, bearer=unavailable(Unavailable.NOT_CONNECTED, "not_connected")),
+    ),
+    Scenario(
+        "oauth_application_refused",
+        A.OAUTH_APP_MISCONFIGURED,
+        S.OAUTH,
+        Smtpd(
+            password=None,
+            bearer=unavailable(Unavailable.CONFIGURATION, "invalid_client", "AADSTS7000215"),
+        ),
+    ),
+    Scenario(
+        "oauth_provider_down",
+        A.OAUTH_PROVIDER_UNAVAILABLE,
+        S.OAUTH,
+        Smtpd(password=None, bearer=unavailable(Unavailable.TEMPORARY, "network", "ConnectError")),
+    ),
+    Scenario(
+        "oauth_token_rejected",
+        A.OAUTH_TOKEN_REJECTED,
+        S.AUTH,
+        Smtpd(password=None, bearer=token_source("ya29.not-this-one")),
     ),
     Scenario(
         "m365_5_7_139",

@@ -17,6 +17,7 @@ from emisario.accounts.models import AccountType, AuditAction, AuditRecord, Comp
 from emisario.core.addresses import header_text
 from emisario.core.errors import EmisarioError
 from emisario.core.netpolicy import NetworkPolicy, PolicyRefused, SystemResolver, is_ip_literal
+from emisario.core.oauth.bearer import BearerSource
 from emisario.core.secrets import Secret, UndecryptableSecret
 from emisario.core.smtp.endpoint import SecurityMode, SmtpEndpoint
 
@@ -76,8 +77,14 @@ class AccountInput:
         return endpoint_of(self, password)
 
 
-def endpoint_of(account: AccountInput | SmtpAccount, password: Secret | None) -> SmtpEndpoint:
-    """The endpoint of typed values or of a stored account (validated on construction)."""
+def endpoint_of(
+    account: AccountInput | SmtpAccount,
+    password: Secret | None,
+    *,
+    bearer: BearerSource | None = None,
+) -> SmtpEndpoint:
+    """The endpoint of typed values or of a stored account (validated on construction);
+    ``bearer``: an OAuth account's token source instead of a password."""
     return SmtpEndpoint(
         host=account.host,
         port=account.port,
@@ -85,6 +92,7 @@ def endpoint_of(account: AccountInput | SmtpAccount, password: Secret | None) ->
         sender=account.sender,
         login=account.login,
         password=password,
+        bearer=bearer,
     )
 
 

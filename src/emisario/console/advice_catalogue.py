@@ -398,6 +398,85 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
             "do not block it.",
         ),
     },
+    "m365_basic_auth_retired": {
+        "es": (
+            "Microsoft 365 ya no acepta contraseñas para enviar correo desde esta organización.",
+            "Microsoft retiró la autenticación básica (usuario y contraseña) para SMTP. "
+            "Cambie la autenticación de la cuenta a «OAuth 2.0» y pulse «Conectar con "
+            "Microsoft»: la contraseña deja de usarse y no hace falta volver a escribirla.",
+        ),
+        "en": (
+            "Microsoft 365 no longer accepts passwords for sending mail from this organisation.",
+            "Microsoft retired basic authentication (user and password) for SMTP. Switch the "
+            'account\'s authentication to "OAuth 2.0" and press "Conectar con Microsoft": the '
+            "password is no longer used.",
+        ),
+    },
+    "oauth_reconnect_required": {
+        "es": (
+            "La autorización de {user} ya no es válida: hay que conectar la cuenta de nuevo.",
+            "El proveedor revocó o dejó vencer el permiso (cambio de contraseña, permiso "
+            "retirado o meses sin uso). Pulse «Conectar» e inicie sesión con {user}; mientras "
+            "tanto el correo de la cuenta espera y se envía por la siguiente cuenta.",
+        ),
+        "en": (
+            "The authorisation of {user} is no longer valid: the account must be connected again.",
+            "The provider revoked the permission or let it expire (a password change, consent "
+            'removed, months unused). Press "Conectar" and sign in as {user}; meanwhile the '
+            "account's mail waits and goes through the next account.",
+        ),
+    },
+    "oauth_not_connected": {
+        "es": (
+            "La cuenta usa OAuth 2.0 pero todavía no está conectada.",
+            "Pulse «Conectar» e inicie sesión en el proveedor con {user}.",
+        ),
+        "en": (
+            "The account uses OAuth 2.0 but is not connected yet.",
+            'Press "Conectar" and sign in at the provider as {user}.',
+        ),
+    },
+    "oauth_app_misconfigured": {
+        "es": (
+            "La aplicación OAuth registrada en el proveedor falta o fue rechazada.",
+            "Un usuario con el permiso PCSMTPG debe revisar el id de cliente, el secreto y el "
+            "tenant de la aplicación (Configuración → Aplicaciones OAuth) tal como aparecen en "
+            "el registro del proveedor; un secreto vencido se renueva allí.",
+        ),
+        "en": (
+            "The OAuth application registered at the provider is missing or was refused.",
+            "A user with the PCSMTPG permission must check the application's client id, "
+            "secret and tenant against the provider's registration; an expired secret is "
+            "renewed there.",
+        ),
+    },
+    "oauth_provider_unavailable": {
+        "es": (
+            "No se pudo obtener el permiso de envío del proveedor en este momento.",
+            "El servicio de inicio de sesión del proveedor no respondió o falló. Se reintentará "
+            "solo; si continúa, revise la conexión a Internet del servidor.",
+        ),
+        "en": (
+            "The sending permission could not be obtained from the provider right now.",
+            "The provider's sign-in service did not answer or failed. It will be retried; if "
+            "it goes on, check the server's Internet connection.",
+        ),
+    },
+    "oauth_token_rejected": {
+        "es": (
+            "El servidor SMTP rechazó el permiso OAuth de {user}.",
+            "El proveedor entregó el permiso, pero el servidor no lo aceptó. Revise que "
+            "«Usuario» sea el buzón con el que se conectó la cuenta, que SMTP AUTH esté "
+            "habilitado para ese buzón y que la aplicación tenga el permiso SMTP.Send (o "
+            "SMTP.SendAsApp en el modo de solo aplicación).",
+        ),
+        "en": (
+            "The SMTP server refused the OAuth permission of {user}.",
+            "The provider issued the permission but the server did not accept it. Check that "
+            '"Usuario" is the mailbox the account was connected with, that SMTP AUTH is on for '
+            "that mailbox and that the application has SMTP.Send (SMTP.SendAsApp when app-only).",
+        ),
+    },
     "m365_send_as_denied": {
         "es": (
             "Microsoft 365 no permite enviar como {sender}.",
@@ -604,6 +683,26 @@ CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 FAULT_DETAILS: dict[str, dict[str, str]] = {
+    "oauth_reconnect": {
+        "es": "el proveedor ya no acepta la autorización guardada",
+        "en": "the provider no longer accepts the stored authorisation",
+    },
+    "oauth_not_connected": {
+        "es": "la cuenta no está conectada con OAuth",
+        "en": "the account is not connected with OAuth",
+    },
+    "oauth_configuration": {
+        "es": "la aplicación OAuth falta o fue rechazada",
+        "en": "the OAuth application is missing or was refused",
+    },
+    "oauth_unavailable": {
+        "es": "el proveedor no entregó un permiso de envío",
+        "en": "the provider did not issue a sending permission",
+    },
+    "oauth_token_rejected": {
+        "es": "el servidor rechazó el permiso OAuth",
+        "en": "the server refused the OAuth permission",
+    },
     "policy": {
         "es": "la política de red no permite esta prueba",
         "en": "the network policy does not allow this test",

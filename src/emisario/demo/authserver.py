@@ -22,15 +22,19 @@ Test hooks: :meth:`LocalAuthServer.revoke_user`, :attr:`refreshes`, :meth:`fail_
 
 from __future__ import annotations
 
+import asyncio
 import html
+import logging
 import secrets
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
@@ -55,6 +59,9 @@ SMTP_SCOPES = {MICROSOFT: MICROSOFT_SMTP_SCOPE, GOOGLE: GOOGLE_SMTP_SCOPE}
 
 RESOURCE_CLIENT = "smtp-server"
 """The client the SMTP server introspects tokens with (its secret: :attr:`resource_secret`)."""
+
+_SERVER_LOGGERS = ("authlib.oauth2", "authlib.oidc")
+"""authlib's server side (only this module runs it)."""
 
 _REVOKED_TEXT = {
     MICROSOFT: (
@@ -182,6 +189,8 @@ class LocalAuthServer:
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
+        for name in _SERVER_LOGGERS:  # their DEBUG lines print every token they issue
+            logging.getLogger(name).setLevel(logging.INFO)
         self.profile = profile
         self.users = {address.lower() for address in users}
         self.open_sign_in = open_sign_in
@@ -264,6 +273,14 @@ class LocalAuthServer:
                     count += 1
         return count
 
+    def revoke_access(self, access_token: str) -> None:
+        """Revoke one access token only (its refresh token still works): what a server that
+        ends a token early looks like."""
+        with self._lock:
+            token = self._tokens.get(access_token)
+            if token is not None:
+                token.revoked = True
+
     def fail_next_refresh(self, error: str, description: str = "", status: int = 400) -> None:
         """The next refresh request gets this error instead of a token."""
         with self._lock:
@@ -284,6 +301,35 @@ class LocalAuthServer:
             if token is None or token.revoked or token.is_expired():
                 return {"active": False}
             return self._payload(token)
+
+    def smtp_checker(self) -> Callable[[str, str], Awaitable[bool]]:
+        """What the demo's and the tests' SMTP server asks before it takes a token: RFC 7662
+        introspection over HTTP, as a resource server does. A delegated token must carry the
+        SMTP scope and belong to the mailbox; an app-only one must be allowed that mailbox
+        (:meth:`allow_app`)."""
+        smtp_scope = SMTP_SCOPES[self.profile]
+
+        def ask(token: str) -> dict[str, Any]:
+            reply = httpx2.post(
+                f"{self.authority}/introspect",
+                data={"token": token, "token_type_hint": "access_token"},
+                auth=(RESOURCE_CLIENT, self.resource_secret),
+                timeout=10,
+            )
+            body = reply.json() if reply.status_code == 200 else {}
+            return body if isinstance(body, dict) else {}
+
+        async def check(mailbox: str, token: str) -> bool:
+            payload = await asyncio.to_thread(ask, token)
+            if not payload.get("active"):
+                return False
+            scopes = set(str(payload.get("scope", "")).split())
+            mailbox = mailbox.lower()
+            if "username" in payload:
+                return smtp_scope in scopes and str(payload["username"]).lower() == mailbox
+            return MICROSOFT_APP_SCOPE in scopes and mailbox in payload.get("mailboxes", [])
+
+        return check
 
     def _payload(self, token: Token) -> dict[str, Any]:
         payload: dict[str, Any] = {

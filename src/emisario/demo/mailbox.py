@@ -12,20 +12,24 @@ as a context manager.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import collections
 import contextlib
 import email.parser
 import email.policy
+import json
 import mailbox
 import ssl
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import trustme
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 T = TypeVar("T")
 
@@ -37,6 +41,14 @@ STARTTLS = "starttls"
 TLS = "tls"
 """Implicit TLS from the first byte, like port 465."""
 MODES = (PLAIN, STARTTLS, TLS)
+
+BEARER_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
+TokenChecker = Callable[[str, str], Awaitable[bool]]
+"""``await check(mailbox, access_token)``: may this token send as this mailbox? The demo's
+and the tests' checker asks the authorization server (RFC 7662 introspection)."""
+AUTH_LINE_LIMIT = 12288
+"""RFC 4954 section 4: an AUTH line may be this long (a Microsoft access token is a 2 KB JWT;
+aiosmtpd's default command limit is 512)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,36 @@ class MailboxHandler:
         )
         return "250 2.0.0 OK: queued"
 
+    # aiosmtpd finds AUTH mechanisms as auth_<NAME> on the handler; a server without a token
+    # checker excludes these two (LoopbackSmtpd._session).
+    async def auth_XOAUTH2(self, smtp: SMTP, args: list[str]) -> AuthResult:
+        return await self.server.bearer_auth(smtp, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, smtp: SMTP, args: list[str]) -> AuthResult:
+        return await self.server.bearer_auth(smtp, args, "OAUTHBEARER")
+
+
+def parse_bearer(mechanism: str, blob: bytes) -> tuple[str, str] | None:
+    """(mailbox, token) from an XOAUTH2 or OAUTHBEARER client response, or None."""
+    text = blob.decode("utf-8", "replace")
+    fields = text.split("\x01")
+    user = ""
+    if mechanism == "OAUTHBEARER":  # RFC 7628: a GS2 header "n,a=<user>," first
+        if not fields[0].startswith(("n,", "y,")):
+            return None
+        for part in fields[0].split(",")[1:]:
+            if part.startswith("a="):
+                user = part[2:]
+        fields = fields[1:]
+    token = ""
+    for item in fields:
+        key, _, value = item.partition("=")
+        if key == "user":
+            user = value
+        elif key == "auth" and value.startswith("Bearer "):
+            token = value[len("Bearer ") :]
+    return (user, token) if user and token else None
+
 
 KEPT_IN_MEMORY = 200
 """Messages a mailbox with a Maildir also keeps in :attr:`LoopbackSmtpd.messages`."""
@@ -138,6 +180,11 @@ class LoopbackSmtpd:
     fails here the way it will in production; ``auth_required=False`` makes an open relay
     (for tests about what comes after AUTH). AUTH is taken only over TLS; ``plain_auth=True``
     also takes it on a :data:`PLAIN` listener (an internal relay that allows it).
+
+    ``token_checker`` adds XOAUTH2 and OAUTHBEARER, each token checked by it; a refused one
+    gets the providers' exchange (a 334 with a JSON error, then ``bearer_refusal`` once the
+    client answers). ``password_refusal`` refuses every password with that reply, as Microsoft
+    365 does once basic authentication is retired ("535 5.7.139 ...").
     """
 
     def __init__(
@@ -154,6 +201,9 @@ class LoopbackSmtpd:
         server_tls_context: ssl.SSLContext | None = None,
         auth_required: bool = True,
         plain_auth: bool = False,
+        token_checker: TokenChecker | None = None,
+        password_refusal: str | None = None,
+        bearer_refusal: str = "535 5.7.8 Username and Password not accepted",
     ) -> None:
         if not isinstance(listeners, Mapping):
             listeners = dict.fromkeys(listeners, 0)
@@ -163,6 +213,11 @@ class LoopbackSmtpd:
         self.users = dict(users or {})
         self.auth_required = auth_required
         self.plain_auth = plain_auth
+        self.token_checker = token_checker
+        self.password_refusal = password_refusal
+        self.bearer_refusal = bearer_refusal
+        self.bearer_logins: list[tuple[str, str, bool]] = []
+        """(mechanism, mailbox, accepted) of every bearer AUTH, in order."""
         self.hostname = hostname
         self.ca = ca or trustme.CA()
         self.cert = cert or self.ca.issue_cert(hostname, "localhost", "127.0.0.1")
@@ -234,8 +289,12 @@ class LoopbackSmtpd:
         return context
 
     def _session(self, mode: str) -> SMTP:
-        smtp = self._smtp_class(
+        smtp_class = self._smtp_class
+        if self.token_checker is not None:
+            smtp_class = _with_long_auth(smtp_class)
+        smtp = smtp_class(
             self._handler,
+            auth_exclude_mechanism=() if self.token_checker else BEARER_MECHANISMS,
             hostname=self.hostname,
             tls_context=self._tls if mode == STARTTLS else None,
             auth_require_tls=True,
@@ -248,9 +307,37 @@ class LoopbackSmtpd:
             # is already encrypted, so its own check is switched off there (after __init__,
             # which warns about AUTH without TLS, true only of the plain_auth relay).
             smtp._auth_require_tls = False
+        if self.token_checker is not None:
+            smtp.command_size_limits = collections.defaultdict(
+                lambda: SMTP.command_size_limit, {"AUTH": AUTH_LINE_LIMIT}
+            )
         smtp.listener_mode = mode  # type: ignore[attr-defined]
         self._sessions.add(smtp)
         return smtp
+
+    async def bearer_auth(self, smtp: SMTP, args: list[str], mechanism: str) -> AuthResult:
+        if len(args) > 1:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except (binascii.Error, ValueError):
+                return AuthResult(success=False, handled=False, message="501 5.5.2 Can't decode")
+        else:
+            answer = await smtp.challenge_auth("")
+            if answer is MISSING:
+                return AuthResult(success=False, handled=True)
+            blob = answer if isinstance(answer, bytes) else b""
+        parsed = parse_bearer(mechanism, blob)
+        checker = self.token_checker
+        ok = parsed is not None and checker is not None and await checker(*parsed)
+        with self._lock:
+            self.bearer_logins.append((mechanism, parsed[0] if parsed else "", bool(ok)))
+        if parsed is not None and ok:
+            return AuthResult(success=True, auth_data=LoginPassword(parsed[0].encode(), b""))
+        error = {"status": "401", "schemes": "bearer", "scope": "smtp"}
+        if mechanism == "OAUTHBEARER":
+            error = {"status": "invalid_token", "scope": "smtp"}
+        await smtp.challenge_auth(json.dumps(error))  # the client answers, then the refusal
+        return AuthResult(success=False, handled=False, message=self.bearer_refusal)
 
     async def _listen(self, mode: str, port: int) -> int:
         loop = asyncio.get_running_loop()
@@ -284,10 +371,27 @@ class LoopbackSmtpd:
     ) -> AuthResult:
         if not isinstance(data, LoginPassword):
             return AuthResult(success=False, handled=False)
+        if self.password_refusal is not None:
+            return AuthResult(success=False, handled=False, message=self.password_refusal)
         user = data.login.decode("utf-8", "replace")
         password = data.password.decode("utf-8", "replace")
         ok = user in self.users and self.users[user] == password
         return AuthResult(success=ok, handled=False, auth_data=data)
+
+
+_LONG_AUTH: dict[type[SMTP], type[SMTP]] = {}
+
+
+def _with_long_auth(smtp_class: type[SMTP]) -> type[SMTP]:
+    """``smtp_class`` with lines long enough for an AUTH with a provider-sized token (the
+    reader's limit is read in ``__init__``, so it has to be a class attribute)."""
+    if smtp_class not in _LONG_AUTH:
+        _LONG_AUTH[smtp_class] = type(
+            f"LongAuth{smtp_class.__name__}",
+            (smtp_class,),
+            {"line_length_limit": AUTH_LINE_LIMIT + 100},
+        )
+    return _LONG_AUTH[smtp_class]
 
 
 def _with_envelope(message: Received) -> bytes:

@@ -49,7 +49,7 @@ from django.db import (
 from django.db.backends.signals import connection_created
 from django.utils import timezone
 
-from emisario.accounts import crypto
+from emisario.accounts import crypto, oauth
 from emisario.accounts.models import SmtpAccount
 from emisario.accounts.probing import probe_tls_context
 from emisario.accounts.selectors import generic_endpoint
@@ -180,6 +180,11 @@ def load_account(resolution: Resolution) -> Account:
         assert endpoint is not None
         return Account(None, endpoint, None, throttle.limits_for(None, endpoint.host))
     row = SmtpAccount.objects.select_related("sending_limits").get(pk=resolution.account.id)
+    if row.uses_oauth:  # the token is asked for at each login, by the session's thread
+        endpoint = endpoint_of(row, None, bearer=oauth.source_for(row))
+        return Account(
+            row.pk, endpoint, row, throttle.limits_for(row, row.host), display_name=row.display_name
+        )
     password = None
     if row.password_token:
         try:

@@ -197,6 +197,8 @@ ASKS_FOR_CREDENTIALS = {
     A.GMAIL_WEB_LOGIN_REQUIRED,
     A.GMAIL_CREDENTIALS_REJECTED,
     A.M365_SMTP_AUTH_DISABLED,
+    A.M365_BASIC_AUTH_RETIRED,
+    A.OAUTH_TOKEN_REJECTED,
 }
 """Advice whose fix is to type (or fix) the password or to authenticate at all."""
 

@@ -60,6 +60,9 @@ class PauseReason(enum.StrEnum):
     """Certificate or handshake failure: a configuration problem."""
     CONFIGURATION = "configuration"
     """Network policy, greeting refused, AUTH not offered, ...: someone must fix it."""
+    OAUTH_RECONNECT = "oauth_reconnect"
+    """The OAuth grant is revoked or expired: nothing sends until someone connects again;
+    the pause is short because a reconnect should let the mail go soon after."""
     POLICY_REFUSED = "policy_refused"
     """After AUTH, the server will not take mail from this account for this sender or
     recipient (relay denied, send-as denied): try the next account."""
@@ -92,10 +95,20 @@ PAUSES: Mapping[PauseReason, Pause] = {
     PauseReason.TLS: Pause(timedelta(hours=1), trips_breaker=True),
     PauseReason.CONFIGURATION: Pause(timedelta(hours=1), trips_breaker=True),
     PauseReason.POLICY_REFUSED: Pause(timedelta(minutes=15)),
+    PauseReason.OAUTH_RECONNECT: Pause(timedelta(minutes=10)),
 }
 
 SESSION_STEPS = frozenset(
-    {Step.POLICY, Step.DNS, Step.CONNECT, Step.TLS, Step.GREETING, Step.EHLO, Step.AUTH}
+    {
+        Step.POLICY,
+        Step.DNS,
+        Step.CONNECT,
+        Step.TLS,
+        Step.GREETING,
+        Step.EHLO,
+        Step.OAUTH,
+        Step.AUTH,
+    }
 )
 """Steps before MAIL FROM: their failure is never the message's."""
 
@@ -157,6 +170,8 @@ _CREDENTIALS_ADVICE = frozenset(
         A.GMAIL_WEB_LOGIN_REQUIRED,
         A.GMAIL_CREDENTIALS_REJECTED,
         A.M365_SMTP_AUTH_DISABLED,
+        A.M365_BASIC_AUTH_RETIRED,
+        A.OAUTH_TOKEN_REJECTED,
     }
 )
 
@@ -176,6 +191,12 @@ TABLE: tuple[Row, ...] = (
     Row(D.ACCOUNT_PAUSE, R.UNREACHABLE, advice=_UNREACHABLE_ADVICE, steps=SESSION_STEPS),
     Row(D.ACCOUNT_PAUSE, R.TLS, advice=_TLS_ADVICE, steps=SESSION_STEPS),
     Row(D.ACCOUNT_PAUSE, R.CREDENTIALS, advice=_CREDENTIALS_ADVICE, steps=SESSION_STEPS),
+    Row(
+        D.ACCOUNT_PAUSE,
+        R.OAUTH_RECONNECT,
+        advice=frozenset({A.OAUTH_RECONNECT_REQUIRED}),
+        steps=SESSION_STEPS,
+    ),
     Row(D.ACCOUNT_PAUSE, R.SERVER_BUSY, kinds=frozenset({K.TRANSIENT}), steps=SESSION_STEPS),
     Row(D.ACCOUNT_PAUSE, R.CONFIGURATION, steps=SESSION_STEPS),
     # In the envelope: RFC 5321 reply classes decide, refined by who is to blame.

@@ -25,7 +25,11 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from emisario.core.dispatch.wire import WireEncoder
+from emisario.core.errors import InvalidValue
 from emisario.core.netpolicy import NetworkPolicy, PolicyRefused, Resolver, SystemResolver
+from emisario.core.oauth import sasl
+from emisario.core.oauth.bearer import Bearer, BearerUnavailable, fault_for
+from emisario.core.secrets import Secret
 from emisario.core.smtp.advice import Fault
 from emisario.core.smtp.endpoint import SecurityMode, SmtpEndpoint
 from emisario.core.smtp.faults import describe
@@ -157,7 +161,9 @@ class Session:
             self._ehlo(smtp)
             if endpoint.security is SecurityMode.STARTTLS:
                 self._starttls(smtp)
-            if endpoint.password is not None:
+            if endpoint.bearer is not None:
+                self._login_bearer(smtp)
+            elif endpoint.password is not None:
                 self._login(smtp)
         except BaseException:
             smtp.close()
@@ -231,9 +237,10 @@ class Session:
             raise _error(Step.TLS, exc) from None
         self._ehlo(smtp)
 
-    def _login(self, smtp: smtplib.SMTP) -> None:
-        password = self.endpoint.password
-        assert password is not None
+    def _may_authenticate(self, smtp: smtplib.SMTP, what: str) -> None:
+        """AUTH is offered, and a credential (a password or a bearer token: both let anyone
+        who reads them send as the account) crosses no unencrypted session unless the
+        policy says so."""
         if not smtp.has_extn("auth"):
             raise SessionError(
                 Step.AUTH, text="the server does not offer AUTH", fault=Fault.AUTH_NOT_OFFERED
@@ -244,9 +251,14 @@ class Session:
         ):
             raise SessionError(
                 Step.AUTH,
-                text="the session is not encrypted: the password was not sent",
+                text=f"the session is not encrypted: the {what} was not sent",
                 fault=Fault.PLAINTEXT_AUTH_REFUSED,
             )
+
+    def _login(self, smtp: smtplib.SMTP) -> None:
+        password = self.endpoint.password
+        assert password is not None
+        self._may_authenticate(smtp, "password")
         try:
             smtp.login(self.endpoint.auth_user, password.reveal())
         except smtplib.SMTPNotSupportedError:
@@ -256,6 +268,66 @@ class Session:
         except (OSError, smtplib.SMTPException) as exc:
             raise _error(Step.AUTH, exc) from None
         self.authenticated = True
+
+    def _login_bearer(self, smtp: smtplib.SMTP) -> None:
+        """XOAUTH2 (or OAUTHBEARER) with the account's access token. A token the server
+        refuses is asked for again once as *rejected*: the source refreshes it (the provider
+        may have revoked it early); a second refusal is the account's failure."""
+        source = self.endpoint.bearer
+        assert source is not None
+        self._may_authenticate(smtp, "access token")
+        offered = smtp.esmtp_features.get("auth", "").split()
+        mechanism = sasl.choose(offered)
+        if mechanism is None:
+            raise SessionError(
+                Step.AUTH,
+                text="the server offers no OAuth mechanism (XOAUTH2, OAUTHBEARER)",
+                fault=Fault.AUTH_MECHANISMS,
+            )
+        bearer = self._bearer(None)
+        code, text = self._bearer_auth(smtp, mechanism, bearer)
+        if code == 535 and not bearer.refreshed:
+            bearer = self._bearer(bearer.token)
+            code, text = self._bearer_auth(smtp, mechanism, bearer)
+        if code in (235, 503):
+            self.authenticated = True
+            return
+        if code == 535:
+            raise SessionError(Step.AUTH, code, text, fault=Fault.OAUTH_TOKEN_REJECTED)
+        raise SessionError(Step.AUTH, code, text)
+
+    def _bearer(self, rejected: Secret | None) -> Bearer:
+        source = self.endpoint.bearer
+        assert source is not None
+        try:
+            return source(rejected)
+        except BearerUnavailable as exc:
+            raise SessionError(Step.OAUTH, text=str(exc), fault=fault_for(exc.reason)) from None
+
+    def _bearer_auth(
+        self, smtp: smtplib.SMTP, mechanism: sasl.Mechanism, bearer: Bearer
+    ) -> tuple[int, str]:
+        try:
+            initial = sasl.initial_response(
+                mechanism,
+                self.endpoint.auth_user,
+                bearer.token,
+                host=self.endpoint.host,
+                port=self.endpoint.port,
+            )
+        except InvalidValue as exc:
+            raise SessionError(Step.AUTH, text=str(exc), fault=Fault.MALFORMED) from None
+        try:
+            code, reply = smtp.auth(mechanism.value, sasl.BearerResponder(mechanism, initial))
+            return code, _text(reply)
+        except smtplib.SMTPAuthenticationError as exc:
+            return exc.smtp_code, _text(exc.smtp_error)
+        except UnicodeError:  # smtplib sends the response as ASCII
+            raise SessionError(
+                Step.AUTH, text="the mailbox cannot be sent in AUTH", fault=Fault.MALFORMED
+            ) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _error(Step.AUTH, exc) from None
 
     # -- sending ---------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from emisario.core.errors import EmisarioError
 from emisario.core.secrets import Secret
+from emisario.core.smtp.advice import Fault
 
 
 class Unavailable(enum.StrEnum):
@@ -49,3 +50,16 @@ class BearerUnavailable(EmisarioError):
 
 BearerSource = Callable[[Secret | None], Bearer]
 """``source(rejected)``: a token for the account; ``rejected`` is one the server refused."""
+
+
+_FAULTS = {
+    Unavailable.RECONNECT: Fault.OAUTH_RECONNECT,
+    Unavailable.NOT_CONNECTED: Fault.OAUTH_NOT_CONNECTED,
+    Unavailable.CONFIGURATION: Fault.OAUTH_CONFIGURATION,
+    Unavailable.TEMPORARY: Fault.OAUTH_UNAVAILABLE,
+}
+
+
+def fault_for(reason: Unavailable) -> Fault:
+    """The local fault a session or a test reports when no token could be had."""
+    return _FAULTS[reason]

@@ -91,6 +91,21 @@ class Advice(enum.StrEnum):
     """Gmail, 535 5.7.8 "Username and Password not accepted" / [AUTHENTICATIONFAILED]."""
     M365_SMTP_AUTH_DISABLED = "m365_smtp_auth_disabled"
     """Microsoft 365, 5.7.139: SMTP AUTH (basic authentication) is disabled."""
+    M365_BASIC_AUTH_RETIRED = "m365_basic_auth_retired"
+    """Microsoft 365, 550 5.7.30 "Basic authentication is not supported for Client
+    Submission" or 535 5.7.139 "basic authentication is disabled": the tenant takes no
+    password any more, only OAuth."""
+    OAUTH_RECONNECT_REQUIRED = "oauth_reconnect_required"
+    """The OAuth grant was revoked or expired at the provider: connect the account again."""
+    OAUTH_NOT_CONNECTED = "oauth_not_connected"
+    """The account signs in with OAuth but nobody has pressed Conectar yet."""
+    OAUTH_APP_MISCONFIGURED = "oauth_app_misconfigured"
+    """The OAuth application (client id, secret, tenant) is missing or refused."""
+    OAUTH_PROVIDER_UNAVAILABLE = "oauth_provider_unavailable"
+    """The provider's token endpoint failed or could not be reached: try later."""
+    OAUTH_TOKEN_REJECTED = "oauth_token_rejected"
+    """The SMTP server refused a fresh token: wrong mailbox, SMTP AUTH off, or a missing
+    permission (SMTP.Send / SMTP.SendAsApp)."""
     M365_SEND_AS_DENIED = "m365_send_as_denied"
     """Microsoft 365, 5.7.60 / SendAsDenied: the user may not send as that From address."""
     M365_TRAFFIC_REFUSED = "m365_traffic_refused"
@@ -163,6 +178,15 @@ class Fault(enum.StrEnum):
     PLAINTEXT_AUTH_REFUSED = "plaintext_auth_refused"
     """Emisario's own refusal: a password never travels over an unencrypted session."""
     SMTPUTF8_NOT_OFFERED = "smtputf8_not_offered"
+    OAUTH_RECONNECT = "oauth_reconnect"
+    """The provider no longer honours the account's grant (``invalid_grant``)."""
+    OAUTH_NOT_CONNECTED = "oauth_not_connected"
+    OAUTH_CONFIGURATION = "oauth_configuration"
+    """The application registration is missing or the provider refused it."""
+    OAUTH_UNAVAILABLE = "oauth_unavailable"
+    """The provider or the network failed while getting a token."""
+    OAUTH_TOKEN_REJECTED = "oauth_token_rejected"
+    """The SMTP server refused a token the provider had just issued."""
     UNEXPECTED = "unexpected"
 
 
@@ -264,6 +288,8 @@ ASKS_FOR_CREDENTIALS = frozenset(
         A.GMAIL_WEB_LOGIN_REQUIRED,
         A.GMAIL_CREDENTIALS_REJECTED,
         A.M365_SMTP_AUTH_DISABLED,
+        A.M365_BASIC_AUTH_RETIRED,
+        A.OAUTH_TOKEN_REJECTED,
     }
 )
 """Advice whose fix is to type or change the password, or to authenticate at all: wrong for
@@ -293,6 +319,11 @@ RULES: tuple[Rule, ...] = (
     Rule(A.AUTH_NOT_OFFERED, fault=F.AUTH_NOT_OFFERED),
     Rule(A.AUTH_MECHANISM_UNSUPPORTED, fault=F.AUTH_MECHANISMS),
     Rule(A.PASSWORD_NOT_SENT_UNENCRYPTED, fault=F.PLAINTEXT_AUTH_REFUSED),
+    Rule(A.OAUTH_RECONNECT_REQUIRED, fault=F.OAUTH_RECONNECT),
+    Rule(A.OAUTH_NOT_CONNECTED, fault=F.OAUTH_NOT_CONNECTED),
+    Rule(A.OAUTH_APP_MISCONFIGURED, fault=F.OAUTH_CONFIGURATION),
+    Rule(A.OAUTH_PROVIDER_UNAVAILABLE, fault=F.OAUTH_UNAVAILABLE),
+    Rule(A.OAUTH_TOKEN_REJECTED, fault=F.OAUTH_TOKEN_REJECTED),
     Rule(A.SMTPUTF8_REQUIRED, fault=F.SMTPUTF8_NOT_OFFERED),
     Rule(A.SERVER_DISCONNECTED, fault=F.DISCONNECTED),
     Rule(A.PROTOCOL_UNEXPECTED, fault=F.MALFORMED),
@@ -303,6 +334,10 @@ RULES: tuple[Rule, ...] = (
     Rule(A.GMAIL_WEB_LOGIN_REQUIRED, text=_text(r"web\s*login\s*required")),
     Rule(A.GMAIL_CREDENTIALS_REJECTED, text=_text(r"username and password not accepted")),
     Rule(A.GMAIL_CREDENTIALS_REJECTED, text=_text(r"\[AUTHENTICATIONFAILED\]")),
+    Rule(A.M365_BASIC_AUTH_RETIRED, enhanced=_set("5.7.30")),
+    Rule(
+        A.M365_BASIC_AUTH_RETIRED, text=_text(r"basic authentication is (disabled|not supported)")
+    ),
     Rule(A.M365_SMTP_AUTH_DISABLED, enhanced=_set("5.7.139")),
     Rule(A.M365_SEND_AS_DENIED, enhanced=_set("5.7.60")),
     Rule(A.M365_SEND_AS_DENIED, text=_text(r"SendAsDenied")),

@@ -18,6 +18,7 @@ port and, if it works, becomes :attr:`Diagnosis.proposal`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import ssl
 import time
@@ -27,6 +28,7 @@ from typing import Any
 import aiosmtplib
 
 from emisario.core.addresses import needs_smtputf8
+from emisario.core.errors import InvalidValue
 from emisario.core.netpolicy import (
     NetworkPolicy,
     PolicyRefused,
@@ -34,6 +36,9 @@ from emisario.core.netpolicy import (
     SystemResolver,
     is_ip_literal,
 )
+from emisario.core.oauth import sasl
+from emisario.core.oauth.bearer import Bearer, BearerUnavailable, fault_for
+from emisario.core.secrets import Secret
 from emisario.core.smtp.advice import Fault, classify
 from emisario.core.smtp.connection import (
     ConnectFailed,
@@ -172,7 +177,7 @@ async def diagnose(
         elapsed_ms=_ms(started),
         proposal=proposal,
     )
-    return redact_diagnosis(diagnosis, secrets_for(endpoint, redact))
+    return redact_diagnosis(diagnosis, secrets_for(endpoint, [*redact, *run.tokens]))
 
 
 def session_check_stop(security: SecurityMode) -> Step:
@@ -226,7 +231,7 @@ class _Run:
         self.resolver = resolver
         self.local_hostname = local_hostname
         self.stop_after = stop_after
-        self.order = step_order(endpoint.security)
+        self.order = step_order(endpoint.security, oauth=endpoint.bearer is not None)
         self._slots: list[StepResult | None] = [None] * len(self.order)
         """One per entry of ``order``, filled in the order the steps happen."""
         self._may_quit = False
@@ -238,6 +243,8 @@ class _Run:
         self.sock: socket.socket | None = None
         self.smtp: aiosmtplib.SMTP | None = None
         self._transports: list[asyncio.BaseTransport] = []
+        self.tokens: list[str] = []
+        """Access tokens this run used, and their SASL forms: masked in the diagnosis."""
 
     def _keep(self, transport: asyncio.BaseTransport | None) -> None:
         """Remember each transport a session went through (plain, then TLS) to abort all."""
@@ -381,7 +388,9 @@ class _Run:
             if self.endpoint.security is SecurityMode.STARTTLS and not self.reached(Step.EHLO):
                 await self.starttls()
                 await self.ehlo()
-            if self.endpoint.password and not self.reached(Step.EHLO):
+            if self.endpoint.bearer is not None and not self.reached(Step.EHLO):
+                await self.oauth_auth()
+            elif self.endpoint.password and not self.reached(Step.EHLO):
                 await self.auth()
             if not self.reached(Step.AUTH):
                 return await self.envelope()
@@ -652,6 +661,124 @@ class _Run:
         except aiosmtplib.SMTPException as exc:
             raise self.fail_with(exc) from None
         self.passed(response.code, response.message)
+
+    async def oauth_auth(self) -> None:
+        """An OAuth account: the token first (its own step, "Autorización OAuth": stored or
+        refreshed, for which mailbox, until when), then AUTH XOAUTH2 (OAUTHBEARER where
+        only that is offered). A refused token is exchanged once for a fresh one, as CRONUS
+        does; the server's JSON error is kept for the diagnosis."""
+        assert self.smtp is not None
+        smtp = self.smtp
+        self.begin(Step.AUTH)
+        if not smtp.supports_extension("auth"):
+            raise self.fail(fault=Fault.AUTH_NOT_OFFERED, text="the server does not offer AUTH")
+        if self._ssl_object() is None and not self.policy.password_may_travel_unencrypted(
+            self.endpoint.host, self.address
+        ):
+            raise self.fail(
+                fault=Fault.PLAINTEXT_AUTH_REFUSED,
+                text="the session is not encrypted: the access token was not sent",
+            )
+        offered = [method.upper() for method in smtp.server_auth_methods]
+        mechanism = sasl.choose(offered)
+        if mechanism is None:
+            raise self.fail(
+                fault=Fault.AUTH_MECHANISMS,
+                text="the server offers no OAuth mechanism (XOAUTH2, OAUTHBEARER)",
+                offered=offered,
+            )
+        self._current = None
+        bearer = await self._token(None)
+        self.begin(Step.AUTH, mechanism=str(mechanism), user=self.endpoint.auth_user)
+        response, error = await self._bearer_auth(mechanism, bearer)
+        if response.code == 535 and not bearer.refreshed:
+            refusal = {"code": response.code, "text": response.message, "error": error}
+            bearer = await self._token(bearer.token, retry=True)
+            self.begin(
+                Step.AUTH,
+                mechanism=str(mechanism),
+                user=self.endpoint.auth_user,
+                first_refusal=refusal,
+            )
+            response, error = await self._bearer_auth(mechanism, bearer)
+        if response.code not in (235, 503):
+            if error:
+                self._details["server_error"] = error
+            fault = Fault.OAUTH_TOKEN_REJECTED if response.code == 535 else None
+            raise self.fail(fault=fault, code=response.code, text=response.message)
+        self.passed(response.code, response.message)
+
+    async def _token(self, rejected: Secret | None, *, retry: bool = False) -> Bearer:
+        source = self.endpoint.bearer
+        assert source is not None
+        self.begin(Step.OAUTH)
+        if retry:
+            self._record_retry()
+        try:
+            bearer = await asyncio.wait_for(
+                asyncio.to_thread(source, rejected), timeout=self.clock.call()
+            )
+        except TimeoutError:
+            raise self.fail(
+                fault=Fault.OAUTH_UNAVAILABLE,
+                text="the provider did not answer in time",
+                step=Step.AUTH if retry else Step.OAUTH,
+            ) from None
+        except BearerUnavailable as exc:
+            # after a refusal the OAuth step is already in: the second token fails AUTH
+            raise self.fail(
+                fault=fault_for(exc.reason),
+                text=exc.description or exc.error or str(exc.reason),
+                step=Step.AUTH if retry else Step.OAUTH,
+                provider_error=exc.error,
+            ) from None
+        token = bearer.token.reveal()
+        self.tokens.append(token)
+        if not retry:
+            self.passed(
+                mailbox=bearer.mailbox,
+                refreshed=bearer.refreshed,
+                expires_in=max(0, int(bearer.expires_at - time.time())),
+            )
+        else:
+            self._current = None
+        return bearer
+
+    def _record_retry(self) -> None:
+        """The second token of a run goes into the OAuth step already recorded."""
+        for result in self._slots:
+            if result is not None and result.step is Step.OAUTH:
+                result.details["refreshed_after_refusal"] = True
+
+    async def _bearer_auth(
+        self, mechanism: sasl.Mechanism, bearer: Bearer
+    ) -> tuple[aiosmtplib.SMTPResponse, dict[str, Any]]:
+        assert self.smtp is not None
+        try:
+            initial = sasl.initial_response(
+                mechanism,
+                self.endpoint.auth_user,
+                bearer.token,
+                host=self.endpoint.host,
+                port=self.endpoint.port,
+            )
+        except InvalidValue as exc:
+            raise self.fail(fault=Fault.MALFORMED, text=str(exc)) from None
+        blob = base64.b64encode(initial.encode("utf-8")).decode("ascii")
+        self.tokens.append(blob)
+        error: dict[str, Any] = {}
+        try:
+            response = await self.smtp.execute_command(
+                b"AUTH", str(mechanism).encode("ascii"), blob.encode("ascii"),
+                timeout=self.clock.call(),
+            )  # fmt: skip
+            if response.code == 334:  # the error JSON: answer it, then the real reply comes
+                error = sasl.parse_error(response.message)
+                answer = b"" if mechanism is sasl.Mechanism.XOAUTH2 else b"AQ=="
+                response = await self.smtp.execute_command(answer, timeout=self.clock.call())
+        except aiosmtplib.SMTPException as exc:
+            raise self.fail_with(exc) from None
+        return response, error
 
     async def envelope(self) -> None:
         assert self.smtp is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from emisario.core.addresses import (
     normalize_address,
@@ -18,6 +19,9 @@ from emisario.core.addresses import (
 )
 from emisario.core.errors import InvalidValue
 from emisario.core.secrets import Secret
+
+if TYPE_CHECKING:
+    from emisario.core.oauth.bearer import BearerSource
 
 IMPLICIT_TLS_PORT = 465
 DEFAULT_PORTS = (25, 465, 587, 2525)
@@ -69,6 +73,9 @@ class SmtpEndpoint:
     login: str = ""
     """The AUTH user name; empty means the sender address (SendGrid's is "apikey")."""
     password: Secret | None = field(default=None, repr=False)
+    bearer: BearerSource | None = field(default=None, repr=False, compare=False)
+    """An OAuth account: where its access token comes from (then ``password`` is None and the
+    session logs in with XOAUTH2 or OAUTHBEARER)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "host", normalize_host(self.host, field="host"))
@@ -80,6 +87,12 @@ class SmtpEndpoint:
         )
         if self.password is not None:
             refuse_line_breaks(self.password.reveal(), field="password")
+            if self.bearer is not None:
+                raise InvalidValue("password_and_token", field="password")
+
+    @property
+    def authenticates(self) -> bool:
+        return self.password is not None or self.bearer is not None
 
     @property
     def auth_user(self) -> str:

@@ -94,6 +94,7 @@ _TRANSIENT = frozenset(
         Advice.TEMPORARY_REJECTION,
         Advice.SERVER_DISCONNECTED,
         Advice.NETWORK_UNREACHABLE,
+        Advice.OAUTH_PROVIDER_UNAVAILABLE,
     }
 )
 _THROTTLED = frozenset(

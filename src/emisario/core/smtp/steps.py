@@ -27,8 +27,11 @@ class Step(enum.StrEnum):
     """The server's 220 banner."""
     EHLO = "ehlo"
     """EHLO and the capabilities it announces."""
+    OAUTH = "oauth"
+    """An OAuth 2.0 account's access token, obtained or refreshed at the provider; listed only
+    for such accounts (``step_order(..., oauth=True)``)."""
     AUTH = "auth"
-    """Authentication (AUTH PLAIN/LOGIN)."""
+    """Authentication (AUTH PLAIN/LOGIN, or XOAUTH2/OAUTHBEARER with a token)."""
     MAIL = "mail"
     """MAIL FROM: the sender is accepted."""
     RCPT = "rcpt"
@@ -37,15 +40,23 @@ class Step(enum.StrEnum):
     """The confirmation mail is transferred and accepted."""
 
 
-def step_order(security: str) -> list[Step]:
+def step_order(security: str, *, oauth: bool = False) -> list[Step]:
     """The steps of a test in the order they happen, which is the order a diagnosis lists them.
 
     Implicit TLS shakes hands before the greeting (RFC 8314). STARTTLS comes after a first
     EHLO, and the EHLO is sent again over the new TLS session (RFC 3207 section 4.2: what was
     learnt in plain text is discarded), so :attr:`Step.EHLO` appears twice. A plain session
     lists TLS where STARTTLS would have run it, after the EHLO, never run: the checklist shows
-    that the session was not encrypted at the point where it could have been.
+    that the session was not encrypted at the point where it could have been. ``oauth``: the
+    account signs in with a token, obtained just before AUTH.
     """
+    order = _order(security)
+    if not oauth:
+        order.remove(Step.OAUTH)
+    return order
+
+
+def _order(security: str) -> list[Step]:
     if security == "none":
         order = list(Step)
         order.remove(Step.TLS)
@@ -60,6 +71,7 @@ def step_order(security: str) -> list[Step]:
             Step.EHLO,
             Step.TLS,
             Step.EHLO,
+            Step.OAUTH,
             Step.AUTH,
             Step.MAIL,
             Step.RCPT,
