@@ -37,6 +37,8 @@ def test_delete_records_who_what_and_every_value(roles, acme):
         "login": ["borrar", None],
         "display_name": ["Cobranza", None],
         "enabled": [True, None],
+        "auth_method": ["password", None],
+        "oauth_provider": ["", None],
     }
     assert "secreto" not in str(record.changes)
 

@@ -105,7 +105,7 @@ def test_fill_in_names_every_value_it_changed(emisopt_client):
 
 def test_fill_in_says_when_nothing_changed(emisopt_client):
     values = form(action="proveedor", sender="cobranza@gmail.com", password="")
-    values.update(host="smtp.gmail.com", port="465")
+    values.update(host="smtp.gmail.com", port="465", auth_method="oauth", oauth_provider="google")
     said = messages_of(emisopt_client.post(CXC, values).content.decode())
     assert "El formulario ya tiene los datos de Gmail / Google Workspace: no cambió nada." in said
 

@@ -13,16 +13,23 @@ import hmac
 import ssl
 from datetime import UTC, datetime, timedelta
 
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from emisario.accounts import crypto, permissions
-from emisario.accounts.models import AuditAction, AuditRecord, Company, SmtpAccount
-from emisario.accounts.services import CONNECTION_FIELDS, AccountInput, probe_policy, run_async
+from emisario.accounts import crypto, oauth, permissions
+from emisario.accounts.models import AuditAction, AuditRecord, AuthMethod, Company, SmtpAccount
+from emisario.accounts.services import (
+    CONNECTION_FIELDS,
+    GRANT_FIELDS,
+    AccountInput,
+    probe_policy,
+)
 from emisario.core.errors import EmisarioError
+from emisario.core.oauth.bearer import Bearer, BearerSource, BearerUnavailable, Unavailable
 from emisario.core.secrets import Secret, UndecryptableSecret
 from emisario.core.smtp.confirmation import confirmation_message
 from emisario.core.smtp.detect import Detection, detect, parse_combinations
@@ -90,9 +97,11 @@ def account_fingerprint(account: SmtpAccount) -> str:
 @sensitive_variables("password", "stored")
 def describes_account(account: SmtpAccount, data: AccountInput, password: Secret | None) -> bool:
     """True when a test of ``data`` with ``password`` is a test of the saved ``account``."""
-    fields = (*CONNECTION_FIELDS, "sender", "login")
+    fields = (*CONNECTION_FIELDS, "sender", "login", "auth_method", "oauth_provider")
     if any(getattr(account, name) != getattr(data, name) for name in fields):
         return False
+    if account.uses_oauth:
+        return password is None
     if not account.has_password:
         return password is None
     try:
@@ -140,11 +149,17 @@ def last_test_of(account: SmtpAccount) -> dict | None:
     return result
 
 
+async def _awaited(coroutine):
+    return await coroutine
+
+
 def _audited(record: AuditRecord, coroutine):
     """Run a test; if it raises (a value the domain refuses, a bug), the audit row says so
     instead of staying "running" for ever."""
     try:
-        return run_async(coroutine)
+        # async_to_sync, not asyncio.run: an OAuth account's token source (sync_to_async,
+        # thread-sensitive) then reads and writes the grant in this thread, on its connection.
+        return async_to_sync(_awaited)(coroutine)
     except BaseException as exc:
         record.verdict = f"error:{type(exc).__name__}"[:60]
         record.save(update_fields=["verdict"])
@@ -152,6 +167,21 @@ def _audited(record: AuditRecord, coroutine):
 
 
 @sensitive_variables("password")
+def bearer_for(account: SmtpAccount | None, data: AccountInput) -> BearerSource | None:
+    """The token source a test of ``data`` may use: the saved account's, and only while the
+    form still holds what the account was connected for (server, Usuario, provider...). A
+    token never goes to a server typed since, as a stored password never does."""
+    if data.auth_method == AuthMethod.PASSWORD:
+        return None
+    if account is None or any(getattr(account, f) != getattr(data, f) for f in GRANT_FIELDS):
+        return _not_connected
+    return sync_to_async(oauth.source_for(account), thread_sensitive=True)
+
+
+def _not_connected(rejected: Secret | None = None) -> Bearer:
+    raise BearerUnavailable(Unavailable.NOT_CONNECTED, "save_and_connect")
+
+
 def run_probe(
     *,
     actor,
@@ -165,7 +195,7 @@ def run_probe(
     rate limit (``RateLimited``), audits the run and, when it tested the saved account as it
     is, keeps the result on it."""
     permissions.check_may_act(actor, account=account, company=data.company)
-    endpoint = data.endpoint(password)
+    endpoint = data.endpoint(password, bearer=bearer_for(account, data))
     # Built before the run is counted: a message that cannot be built costs no rate limit.
     message = confirmation_message(
         endpoint,

@@ -69,7 +69,13 @@ def type_groups(user, company: Company) -> list[TypeGroup]:
     return groups
 
 
-CHANGE_ACTIONS = (AuditAction.CREATE, AuditAction.UPDATE, AuditAction.DELETE)
+CHANGE_ACTIONS = (
+    AuditAction.CREATE,
+    AuditAction.UPDATE,
+    AuditAction.DELETE,
+    AuditAction.CONNECT,
+    AuditAction.DISCONNECT,
+)
 HISTORY_LIMIT = 500
 
 

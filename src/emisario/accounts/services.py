@@ -13,9 +13,18 @@ from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
 from emisario.accounts import crypto, permissions
-from emisario.accounts.models import AccountType, AuditAction, AuditRecord, Company, SmtpAccount
+from emisario.accounts.models import (
+    AccountType,
+    AuditAction,
+    AuditRecord,
+    AuthMethod,
+    Company,
+    OAuthGrant,
+    OAuthProvider,
+    SmtpAccount,
+)
 from emisario.core.addresses import header_text
-from emisario.core.errors import EmisarioError
+from emisario.core.errors import EmisarioError, InvalidValue
 from emisario.core.netpolicy import NetworkPolicy, PolicyRefused, SystemResolver, is_ip_literal
 from emisario.core.oauth.bearer import BearerSource
 from emisario.core.secrets import Secret, UndecryptableSecret
@@ -32,8 +41,13 @@ AUDITED_FIELDS = (
     "login",
     "display_name",
     "enabled",
+    "auth_method",
+    "oauth_provider",
 )
 CONNECTION_FIELDS = ("host", "port", "security")
+GRANT_FIELDS = ("host", "port", "security", "sender", "login", "auth_method", "oauth_provider")
+"""A change to any of these drops an OAuth account's grant: its token would otherwise go to
+another server or stand for another mailbox (as a stored password must be typed again)."""
 PASSWORD_CHANGED = "changed"
 PASSWORD_REMOVED = "removed"
 """The audit trail's only words about a password: whether it changed or was removed."""
@@ -66,15 +80,27 @@ class AccountInput:
     login: str = ""
     display_name: str = ""
     enabled: bool = True
+    auth_method: str = AuthMethod.PASSWORD
+    oauth_provider: str = ""
 
     def __post_init__(self) -> None:
+        if self.auth_method not in AuthMethod.values:
+            raise InvalidValue("invalid_auth_method", field="auth_method", value=self.auth_method)
+        if self.auth_method == AuthMethod.PASSWORD:
+            object.__setattr__(self, "oauth_provider", "")
+        elif self.oauth_provider not in OAuthProvider.values:
+            raise InvalidValue("oauth_provider_required", field="oauth_provider")
+        elif self.auth_method == AuthMethod.OAUTH_APP and self.oauth_provider != "microsoft":
+            raise InvalidValue("app_only_microsoft", field="auth_method")
         checked = self.endpoint(None)
         for name in ("host", "port", "security", "sender", "login"):
             object.__setattr__(self, name, getattr(checked, name))
         header_text(self.display_name, field="display_name")
 
-    def endpoint(self, password: Secret | None) -> SmtpEndpoint:
-        return endpoint_of(self, password)
+    def endpoint(
+        self, password: Secret | None, *, bearer: BearerSource | None = None
+    ) -> SmtpEndpoint:
+        return endpoint_of(self, password, bearer=bearer)
 
 
 def endpoint_of(
@@ -142,9 +168,11 @@ def effective_password(
 ) -> Secret | None:
     """The password a test or save should use: the typed one, or the stored one when the field
     was left blank on an existing account whose server, port and security are unchanged."""
+    if data.auth_method != AuthMethod.PASSWORD:
+        return None  # signs in with a token: no password is used, or kept
     if typed:
         return typed
-    if account is None or not account.has_password:
+    if account is None or not account.has_password or account.uses_oauth:
         return None
     if any(getattr(account, name) != getattr(data, name) for name in CONNECTION_FIELDS):
         raise PasswordMustBeRetyped("connection settings changed; type the password again")
@@ -276,6 +304,7 @@ def _write(
 ) -> SmtpAccount:
     creating = account is None
     before = {} if creating else {name: getattr(account, name) for name in AUDITED_FIELDS}
+    before_grant = {} if creating else {name: getattr(account, name) for name in GRANT_FIELDS}
     before_label = "" if creating else str(account)
     before_target = "" if creating else f"{account.host}:{account.port}"
     if creating:
@@ -284,12 +313,19 @@ def _write(
         setattr(account, name, getattr(data, name))
     account.updated_by = actor
     had_password = account.has_password
-    password_changed = bool(typed_password) and not _is_stored(account, typed_password)
+    oauth = data.auth_method != AuthMethod.PASSWORD
+    password_changed = not oauth and bool(typed_password)
+    password_changed = password_changed and not _is_stored(account, typed_password)
     if password_changed:
         account.password_token = crypto.encrypt(typed_password)
-    elif not typed_password and not keep_password:
+    elif oauth or (not typed_password and not keep_password):
         account.password_token = ""
     account.save()
+    grant_dropped = (
+        not creating
+        and any(before_grant[name] != getattr(account, name) for name in GRANT_FIELDS)
+        and OAuthGrant.objects.filter(account=account).delete()[0] > 0
+    )
     # Only the fact, never a value: the history shows "Contraseña: cambiada" / "quitada".
     password = None
     if password_changed:
@@ -336,6 +372,8 @@ def _write(
             changes[MOVE] = MOVED_IN
         if password and sees_after:
             changes["password"] = password
+        if grant_dropped and sees_after:
+            changes["oauth"] = "disconnected"
         AuditRecord.objects.create(
             **record,
             action=AuditAction.UPDATE,

@@ -4,6 +4,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.i18n import set_language
 
+from emisario.console.views import oauth
+
 urlpatterns = [
     path("", include("emisario.console.urls")),
     path(
@@ -13,6 +15,8 @@ urlpatterns = [
     ),
     path("salir/", auth_views.LogoutView.as_view(), name="logout"),
     path("idioma/", set_language, name="set_language"),
+    # The redirect URI registered at Microsoft and Google (README): keep this path.
+    path("oauth/callback/", oauth.callback, name="oauth_callback"),
     path("admin/", admin.site.urls),
 ]
 

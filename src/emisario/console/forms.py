@@ -6,9 +6,23 @@ from django import forms
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from emisario.accounts.models import AccountType, Company, SecurityChoice, SmtpAccount
+from emisario.accounts.models import (
+    AccountType,
+    AuthMethod,
+    Company,
+    OAuthProvider,
+    SecurityChoice,
+    SmtpAccount,
+)
 from emisario.accounts.services import AccountInput
-from emisario.console.messages import INVALID_VALUE, SECURITY_AUTOMATIC, SSL_CONFLICT
+from emisario.console.messages import (
+    APP_ONLY_MICROSOFT,
+    INVALID_VALUE,
+    OAUTH_NO_PASSWORD,
+    OAUTH_PROVIDER_REQUIRED,
+    SECURITY_AUTOMATIC,
+    SSL_CONFLICT,
+)
 from emisario.console.preset_notes import preset_name
 from emisario.core.addresses import (
     header_text,
@@ -38,6 +52,18 @@ class AccountForm(forms.Form):
     preset = forms.ChoiceField(label=_("Provider"), required=False, choices=())
     host = forms.CharField(label=_("SMTP server"), max_length=253)
     sender = forms.CharField(label=_("User"), max_length=254, help_text=_("The From address."))
+    auth_method = forms.ChoiceField(
+        label=_("Authentication"),
+        required=False,
+        choices=AuthMethod.choices,
+        initial=AuthMethod.PASSWORD,
+        widget=forms.Select(attrs={"data-auth-method": ""}),
+    )
+    oauth_provider = forms.ChoiceField(
+        label=_("OAuth provider"),
+        required=False,
+        choices=[("", "—"), *OAuthProvider.choices],
+    )
     password = forms.CharField(
         label=_("Password"),
         required=False,
@@ -106,6 +132,8 @@ class AccountForm(forms.Form):
             "priority": account.priority,
             "enabled": account.enabled,
             "scope": SCOPE_SYSTEM if account.is_system else SCOPE_COMPANY,
+            "auth_method": account.auth_method,
+            "oauth_provider": account.oauth_provider,
         }
 
     def clean_host(self):
@@ -127,8 +155,20 @@ class AccountForm(forms.Form):
         value = self.cleaned_data["password"]
         return _domain_check(refuse_line_breaks, value, field="password")
 
+    def clean_auth_method(self):
+        return self.cleaned_data.get("auth_method") or AuthMethod.PASSWORD
+
     def clean(self):
         data = super().clean()
+        method = data.get("auth_method", AuthMethod.PASSWORD)
+        if method != AuthMethod.PASSWORD:
+            provider = data.get("oauth_provider") or ""
+            if not provider:
+                self.add_error("oauth_provider", OAUTH_PROVIDER_REQUIRED)
+            elif method == AuthMethod.OAUTH_APP and provider != OAuthProvider.MICROSOFT:
+                self.add_error("auth_method", APP_ONLY_MICROSOFT)
+            if data.get("password"):
+                self.add_error("password", OAUTH_NO_PASSWORD)
         if "port" in data:
             chosen = data.get("security") or AUTO
             if chosen == AUTO:
@@ -159,6 +199,8 @@ class AccountForm(forms.Form):
             login=data["login"],
             display_name=data["display_name"],
             enabled=data["enabled"],
+            auth_method=data.get("auth_method") or AuthMethod.PASSWORD,
+            oauth_provider=data.get("oauth_provider") or "",
         )
 
 
@@ -182,4 +224,16 @@ def values_with_preset(values: dict, preset: Preset) -> dict:
     filled.update(preset=preset.key, host=preset.host)
     if preset.login_kind is LoginKind.FIXED:
         filled["login"] = preset.login_hint
+    provider = OAUTH_PRESETS.get(preset.key)
+    if provider is not None and values.get("auth_method") != AuthMethod.OAUTH_APP:
+        # Microsoft retires passwords for SMTP and Google takes only app passwords: OAuth first
+        filled.update(auth_method=AuthMethod.OAUTH, oauth_provider=provider)
     return filled
+
+
+OAUTH_PRESETS = {
+    "gmail": OAuthProvider.GOOGLE,
+    "microsoft365": OAuthProvider.MICROSOFT,
+    "outlook": OAuthProvider.MICROSOFT,
+}
+"""The providers whose accounts are offered OAuth 2.0 when their preset fills the form."""

@@ -182,3 +182,29 @@ SSL_CONFLICT = _(
     "SSL and Security (advanced options) disagree: tick SSL for STARTTLS or SSL/TLS, untick it "
     "for none, or set Security to Automatic."
 )
+OAUTH_PROVIDER_REQUIRED = _("Choose the provider the account signs in with.")
+APP_ONLY_MICROSOFT = _("App-only access exists only for Microsoft 365.")
+OAUTH_NO_PASSWORD = _(
+    "An account that signs in with OAuth 2.0 has no password: leave Password empty, save, "
+    "then press Connect."
+)
+OAUTH_CONNECTED = _("Connected with %(provider)s as %(mailbox)s. Press Test to check it.")
+OAUTH_CANCELLED = _("The connection was cancelled at %(provider)s: nothing was changed.")
+OAUTH_REFUSED = _(
+    "The connection could not be completed (%(reason)s). Press Connect again; nothing was stored."
+)
+OAUTH_WRONG_MAILBOX = _(
+    "You signed in as %(mailbox)s, but the account's User is %(sender)s. Press Connect again "
+    "and sign in with %(sender)s (or change User and save first). Nothing was stored."
+)
+OAUTH_EXPIRED_REQUEST = _(
+    "This connection request is unknown, was already used or is more than 10 minutes old. "
+    "Press Connect again."
+)
+OAUTH_NOT_CONFIGURED = _(
+    "The OAuth application for %(provider)s is not set up. A user with the PCSMTPG permission "
+    "must register it (see the README) and enter its client id and secret."
+)
+OAUTH_SAVE_FIRST = _("Save the account with OAuth 2.0 as its authentication, then press Connect.")
+OAUTH_DISCONNECTED = _("The account was disconnected: it cannot send until it is connected again.")
+CONNECT_WITH = _("Connect with %(provider)s")

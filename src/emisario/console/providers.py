@@ -21,7 +21,7 @@ def chosen_preset(key: str | None, sender: str | None) -> Preset | None:
     return preset_for_address(sender or "")
 
 
-FILLED_FIELDS = ("host", "port", "ssl", "security", "login")
+FILLED_FIELDS = ("host", "port", "ssl", "security", "login", "auth_method", "oauth_provider")
 """What a provider fixes; nothing else the user typed is touched."""
 
 
@@ -29,8 +29,8 @@ def _shown(name: str, value) -> str:
     """A form value as the user reads it on the screen."""
     if name == "ssl":
         return str(YES_NO[bool(value)])
-    if name == "security":
-        return str(dict(AccountForm.base_fields["security"].choices).get(value or "", value))
+    if name in ("security", "auth_method", "oauth_provider"):
+        return str(dict(AccountForm.base_fields[name].choices).get(value or "", value or "—"))
     return str(value) if value not in (None, "") else "—"
 
 

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from emisario.console.views import history, menu, smtp
+from emisario.console.views import history, menu, oauth, smtp
 
 app_name = "console"
 
@@ -34,5 +34,15 @@ urlpatterns = [
         r"^(?P<route>cxc|emisario)/cuentas/(?P<pk>[0-9]+)/eliminar/$",
         smtp.account_remove,
         name="account_remove",
+    ),
+    re_path(
+        r"^(?P<route>cxc|emisario)/cuentas/(?P<pk>[0-9]+)/conectar/$",
+        oauth.connect,
+        name="oauth_connect",
+    ),
+    re_path(
+        r"^(?P<route>cxc|emisario)/cuentas/(?P<pk>[0-9]+)/desconectar/$",
+        oauth.disconnect,
+        name="oauth_disconnect",
     ),
 ]

@@ -18,11 +18,19 @@ Environment variables, besides those ``base`` reads:
 """
 
 import re
+from urllib.parse import urlsplit
 
 from csp.constants import NONE, SELF
 
 from emisario.config.settings.base import *  # noqa: F403
-from emisario.config.settings.base import INSTALLED_APPS, MIDDLEWARE, STATIC_ROOT, env
+from emisario.config.settings.base import (
+    EMISARIO_OAUTH_GOOGLE_AUTHORITY,
+    EMISARIO_OAUTH_MICROSOFT_AUTHORITY,
+    INSTALLED_APPS,
+    MIDDLEWARE,
+    STATIC_ROOT,
+    env,
+)
 
 # A malformed value below is recorded by ``env`` like every other one (system check
 # emisario.E010, which bin/serve's ``check --deploy`` turns into a refusal to start).
@@ -95,9 +103,27 @@ CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 
+
 # --- Content-Security-Policy (django-csp 4) -----------------------------------------------------
 # Only this site's own files: the console has no inline script or style (console.js binds the
 # few behaviours), and Django's admin has none either.
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+# Conectar posts a form that redirects to the provider's sign-in page, and form-action also
+# governs that redirect (Chromium): the providers' authorization origins are allowed there.
+OAUTH_FORM_ORIGINS = sorted(
+    {
+        origin
+        for origin in (
+            _origin(EMISARIO_OAUTH_MICROSOFT_AUTHORITY or "https://login.microsoftonline.com"),
+            _origin(EMISARIO_OAUTH_GOOGLE_AUTHORITY or "https://accounts.google.com"),
+        )
+        if origin
+    }
+)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -107,7 +133,7 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
         "base-uri": [NONE],
         "frame-ancestors": [NONE],
-        "form-action": [SELF],
+        "form-action": [SELF, *OAUTH_FORM_ORIGINS],
     },
 }
 

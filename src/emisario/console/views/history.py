@@ -42,6 +42,8 @@ OTHER_OWNER = _("another company")
 BEFORE_THE_MOVE = _("%(field)s before the move: %(value)s")
 AFTER_THE_MOVE = _("%(field)s after the move: %(value)s")
 EMPTY = "—"
+OAUTH_CONNECTED_WORDS = _("OAuth: connected as %(mailbox)s")
+OAUTH_DISCONNECTED_WORDS = _("OAuth: disconnected (connect again)")
 
 
 @dataclass
@@ -67,6 +69,8 @@ def _value(name: str, value) -> str:
         return str(SECURITY_LABELS.get(value, value))
     if name == "enabled":
         return str(YES_NO[bool(value)])
+    if name in ("auth_method", "oauth_provider"):
+        return str(dict(AccountForm.base_fields[name].choices).get(value, value))
     return str(value)
 
 
@@ -101,6 +105,11 @@ def change_words(record: AuditRecord) -> list[str]:
     if "password" in changes:  # the key only: whatever the value, it is never shown
         removed = changes["password"] == PASSWORD_REMOVED
         words.append(str(PASSWORD_REMOVED_WORDS if removed else PASSWORD_CHANGED_WORDS))
+    oauth = changes.get("oauth")
+    if oauth == "disconnected":
+        words.append(str(OAUTH_DISCONNECTED_WORDS))
+    elif isinstance(oauth, list | tuple) and len(oauth) == 2:
+        words.append(str(OAUTH_CONNECTED_WORDS) % {"mailbox": oauth[1]})
     return words
 
 

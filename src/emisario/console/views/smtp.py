@@ -24,7 +24,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods, require_POST
 
 from emisario.accounts import crypto, permissions
-from emisario.accounts.models import Company, SmtpAccount
+from emisario.accounts.models import AuthMethod, Company, OAuthGrant, SmtpAccount
 from emisario.accounts.probing import (
     RateLimited,
     account_record_test,
@@ -74,7 +74,8 @@ ONCE = {"probar", "guardar", "detectar"}
 TOKEN_FIELD = "envio"
 DETECT_FIELDS = {"host", "sender", "login", "password"}
 FLAGS = ("ssl", "enabled")
-SEED_FIELDS = ("host", "sender", "password", "port", "ssl")  # the seed's order
+SEED_FIELDS = ("host", "sender", "auth_method", "oauth_provider", "password", "port", "ssl")
+"""The seed's order; how the account signs in comes before Contraseña, which OAuth replaces."""
 ADVANCED_FIELDS = (
     "security",
     "login",
@@ -579,6 +580,32 @@ def last_verdict(account: SmtpAccount):
     return verdict
 
 
+def oauth_panel(route: str, account: SmtpAccount | None, editable: bool) -> dict | None:
+    """What the screen says about an OAuth account's sign-in, and its Conectar button."""
+    if account is None or not account.uses_oauth:
+        return None
+    grant = OAuthGrant.objects.filter(account=account).first()
+    provider = "Microsoft" if account.oauth_provider == "microsoft" else "Google"
+    if account.auth_method == AuthMethod.OAUTH_APP:
+        state = "app_only"
+    elif grant is None:
+        state = "not_connected"
+    elif grant.needs_reconnect:
+        state = "reconnect"
+    else:
+        state = "connected"
+    return {
+        "state": state,
+        "provider": provider,
+        "grant": grant,
+        "app_only": account.auth_method == AuthMethod.OAUTH_APP,
+        "can_connect": editable and account.auth_method == AuthMethod.OAUTH,
+        "connect_label": texts.CONNECT_WITH % {"provider": provider},
+        "connect_url": reverse("console:oauth_connect", args=[route, account.pk]),
+        "disconnect_url": reverse("console:oauth_disconnect", args=[route, account.pk]),
+    }
+
+
 def screen_url(route: str, company: Company | None, account: SmtpAccount | None = None) -> str:
     url = reverse(f"console:smtp_{route}")
     query = []
@@ -658,6 +685,9 @@ def smtp_screen(request, route: str):
         "detection": detection,
         "success_text": texts.SUCCESS,
         "last_verdict": last_verdict(account) if account and verdict is None else None,
+        "oauth_panel": oauth_panel(route, account, editable),
+        "auth_is_oauth": (form["auth_method"].value() or AuthMethod.PASSWORD)
+        != AuthMethod.PASSWORD,
     }
     return render(request, "emisario/smtp.html", context)
 

@@ -300,9 +300,12 @@ class Session:
         source = self.endpoint.bearer
         assert source is not None
         try:
-            return source(rejected)
+            bearer = source(rejected)
         except BearerUnavailable as exc:
             raise SessionError(Step.OAUTH, text=str(exc), fault=fault_for(exc.reason)) from None
+        if not isinstance(bearer, Bearer):  # a coroutine source is Probar's, never a session's
+            raise TypeError("a CRONUS session needs a synchronous bearer source")
+        return bearer
 
     def _bearer_auth(
         self, smtp: smtplib.SMTP, mechanism: sasl.Mechanism, bearer: Bearer

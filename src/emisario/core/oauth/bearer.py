@@ -9,7 +9,7 @@ back the same one.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from emisario.core.errors import EmisarioError
@@ -50,6 +50,9 @@ class BearerUnavailable(EmisarioError):
 
 BearerSource = Callable[[Secret | None], Bearer]
 """``source(rejected)``: a token for the account; ``rejected`` is one the server refused."""
+AsyncBearerSource = Callable[[Secret | None], Awaitable[Bearer]]
+"""The same as a coroutine function: Probar awaits it on its own loop (the console wraps the
+database-backed source so that it runs in the request's thread and transaction)."""
 
 
 _FAULTS = {

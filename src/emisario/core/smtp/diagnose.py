@@ -22,7 +22,7 @@ import base64
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import aiosmtplib
@@ -715,9 +715,14 @@ class _Run:
         if retry:
             self._record_retry()
         try:
-            bearer = await asyncio.wait_for(
-                asyncio.to_thread(source, rejected), timeout=self.clock.call()
-            )
+            pending: Awaitable[Bearer | Awaitable[Bearer]]
+            if asyncio.iscoroutinefunction(source):
+                pending = source(rejected)
+            else:  # a blocking source (HTTP to the provider) must not stop this loop
+                pending = asyncio.to_thread(source, rejected)
+            bearer = await asyncio.wait_for(pending, timeout=self.clock.call())
+            if not isinstance(bearer, Bearer):
+                raise TypeError("the bearer source gave no Bearer")
         except TimeoutError:
             raise self.fail(
                 fault=Fault.OAUTH_UNAVAILABLE,

@@ -21,7 +21,7 @@ from emisario.core.errors import InvalidValue
 from emisario.core.secrets import Secret
 
 if TYPE_CHECKING:
-    from emisario.core.oauth.bearer import BearerSource
+    from emisario.core.oauth.bearer import AsyncBearerSource, BearerSource
 
 IMPLICIT_TLS_PORT = 465
 DEFAULT_PORTS = (25, 465, 587, 2525)
@@ -73,7 +73,7 @@ class SmtpEndpoint:
     login: str = ""
     """The AUTH user name; empty means the sender address (SendGrid's is "apikey")."""
     password: Secret | None = field(default=None, repr=False)
-    bearer: BearerSource | None = field(default=None, repr=False, compare=False)
+    bearer: BearerSource | AsyncBearerSource | None = field(default=None, repr=False, compare=False)
     """An OAuth account: where its access token comes from (then ``password`` is None and the
     session logs in with XOAUTH2 or OAUTHBEARER)."""
 

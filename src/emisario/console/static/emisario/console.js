@@ -17,3 +17,14 @@ document.addEventListener("submit", (event) => {
   const question = form.getAttribute("data-confirm");
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// <select data-auth-method>: a password or OAuth 2.0. Elements marked data-shown-for="password"
+// or "oauth" show for their choice only (Contraseña gives way to the provider and Conectar).
+document.addEventListener("change", (event) => {
+  const field = event.target;
+  if (!(field instanceof HTMLSelectElement) || !field.hasAttribute("data-auth-method")) return;
+  const oauth = field.value !== "password";
+  document.querySelectorAll("[data-shown-for]").forEach((element) => {
+    element.hidden = (element.getAttribute("data-shown-for") === "oauth") !== oauth;
+  });
+});
