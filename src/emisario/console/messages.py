@@ -64,6 +64,7 @@ STEP_LABELS = {
     "tls": _("TLS encryption"),
     "greeting": _("Server greeting"),
     "ehlo": _("EHLO (capabilities)"),
+    "oauth": _("OAuth authorisation"),
     "auth": _("Authentication"),
     "mail": _("Sender (MAIL FROM)"),
     "rcpt": _("Recipient (RCPT TO)"),
@@ -147,6 +148,16 @@ TLS_LABELS = {
     "hostname_match": _("Matches the server name"),
 }
 YES_NO = {True: _("yes"), False: _("no")}
+OAUTH_LABELS = {
+    "mailbox": _("Mailbox"),
+    "token": _("Access token"),
+    "expires": _("Valid for"),
+    "refreshed": _("obtained now from the provider"),
+    "stored": _("the stored one, still valid"),
+    "retried": _("the server refused the first one: a fresh one was obtained"),
+    "minutes": _("%(minutes)s min"),
+    "mechanism": _("Mechanism"),
+}
 
 DETECT_WARNINGS = {
     "plain_only": _(

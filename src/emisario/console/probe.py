@@ -17,6 +17,7 @@ from emisario.console.messages import (
     DETECT_PROPOSAL,
     DETECT_WARNINGS,
     EHLO_AFTER_STARTTLS,
+    OAUTH_LABELS,
     SECURITY_IN_SENTENCE,
     SECURITY_LABELS,
     STATUS_LABELS,
@@ -95,6 +96,35 @@ def tls_facts(details: dict) -> list[tuple[str, str]]:
     if "hostname_match" in certificate:
         rows.append((TLS_LABELS["hostname_match"], YES_NO[bool(certificate["hostname_match"])]))
     return [(str(label), str(value)) for label, value in rows if value]
+
+
+BEARER_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
+
+
+def oauth_facts(details: dict) -> list[tuple[str, str]]:
+    """The OAuth step's rows: for which mailbox, a stored or a fresh token, how long it
+    lasts. Never the token."""
+    if "mailbox" not in details:
+        return []
+    token = OAUTH_LABELS["refreshed" if details.get("refreshed") else "stored"]
+    if details.get("refreshed_after_refusal"):
+        token = OAUTH_LABELS["retried"]
+    minutes = max(0, int(details.get("expires_in") or 0) // 60)
+    return [
+        (str(OAUTH_LABELS["mailbox"]), str(details["mailbox"])),
+        (str(OAUTH_LABELS["token"]), str(token)),
+        (str(OAUTH_LABELS["expires"]), str(OAUTH_LABELS["minutes"]) % {"minutes": minutes}),
+    ]
+
+
+def step_facts(result) -> list[tuple[str, str]]:
+    if result.step.value == "tls":
+        return tls_facts(result.details)
+    if result.step.value == "oauth":
+        return oauth_facts(result.details)
+    if result.step.value == "auth" and result.details.get("mechanism") in BEARER_MECHANISMS:
+        return [(str(OAUTH_LABELS["mechanism"]), str(result.details["mechanism"]))]
+    return []
 
 
 def advice_params(diagnosis: Diagnosis, data: dict) -> dict:
@@ -219,7 +249,7 @@ def verdict_of(diagnosis: Diagnosis, data: dict) -> Verdict:
                 reply=reply_text(result, language),
                 details=result.details,
                 failed=result.status.value == "failed",
-                facts=tls_facts(result.details) if result.step.value == "tls" else [],
+                facts=step_facts(result),
             )
         )
     failure = diagnosis.failure
