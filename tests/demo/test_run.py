@@ -4,6 +4,7 @@ before it serves or says it is ready, and ``--help`` needs nothing from the test
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -12,6 +13,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -38,10 +40,13 @@ def demo(tmp_path: Path, *args: str, python_options: tuple[str, ...] = (), **env
 
 def free_ports() -> list[str]:
     ports = set()
-    while len(ports) < 3:
+    while len(ports) < 5:
         ports.add(free_port())
-    web, smtp, smtps = (str(port) for port in ports)
-    return ["--port", web, "--smtp-port", smtp, "--smtps-port", smtps]
+    web, smtp, smtps, oauth, oauth_smtp = (str(port) for port in ports)
+    return [
+        "--port", web, "--smtp-port", smtp, "--smtps-port", smtps,
+        "--oauth-port", oauth, "--oauth-smtp-port", oauth_smtp,
+    ]  # fmt: skip
 
 
 def test_a_bad_setting_stops_the_demo_with_the_variable_and_the_fix(tmp_path):
@@ -53,7 +58,9 @@ def test_a_bad_setting_stops_the_demo_with_the_variable_and_the_fix(tmp_path):
     assert not (tmp_path / "var" / "emisario.sqlite3").exists()  # nothing migrated
 
 
-@pytest.mark.parametrize("option", ["--port", "--smtp-port", "--smtps-port"])
+@pytest.mark.parametrize(
+    "option", ["--port", "--smtp-port", "--smtps-port", "--oauth-port", "--oauth-smtp-port"]
+)
 def test_a_busy_port_stops_the_demo_before_its_ready_banner(tmp_path, option):
     args = free_ports()
     with socket.socket() as taken:
@@ -71,8 +78,11 @@ def test_a_busy_port_stops_the_demo_before_its_ready_banner(tmp_path, option):
 
 
 def test_one_port_given_to_two_options_stops_the_demo_naming_both(tmp_path):
-    port, other = free_ports()[1::2][:2]
-    done = demo(tmp_path, "--port", port, "--smtp-port", port, "--smtps-port", other)
+    port, other, oauth, oauth_smtp = free_ports()[1::2][:4]
+    done = demo(
+        tmp_path, "--port", port, "--smtp-port", port, "--smtps-port", other,
+        "--oauth-port", oauth, "--oauth-smtp-port", oauth_smtp,
+    )  # fmt: skip
     assert done.returncode != 0, done.stdout + done.stderr
     assert f"--port and --smtp-port are both {port}" in done.stderr, done.stderr
     [suggested] = re.findall(r"e\.g\. bin/demo --smtp-port (\d+)", done.stderr)
@@ -85,7 +95,13 @@ def test_the_same_port_three_times_moves_two_of_them():
     from emisario.demo.run import busy_port_errors
 
     port = int(free_ports()[1])
-    [error] = busy_port_errors(argparse.Namespace(port=port, smtp_port=port, smtps_port=port))
+    others = [int(p) for p in free_ports()[7::2]]
+    [error] = busy_port_errors(
+        argparse.Namespace(
+            port=port, smtp_port=port, smtps_port=port,
+            oauth_port=others[0], oauth_smtp_port=others[1],
+        )
+    )  # fmt: skip
     assert f"--port, --smtp-port and --smtps-port are all {port}" in error, error
     [(smtp, smtps)] = re.findall(r"bin/demo --smtp-port (\d+) --smtps-port (\d+)$", error)
     assert len({port, int(smtp), int(smtps)}) == 3, error
@@ -115,12 +131,15 @@ def test_the_suggested_port_is_free_now_even_when_the_next_one_is_busy():
     first, second = listening_pair()
     with first, second:
         busy, next_busy = first.getsockname()[1], second.getsockname()[1]
-        web, smtps = (int(port) for port in free_ports()[1::4])
-        args = argparse.Namespace(port=web, smtp_port=busy, smtps_port=smtps)
+        web, smtps, oauth, oauth_smtp = (int(port) for port in free_ports()[1::2][1:])
+        args = argparse.Namespace(
+            port=web, smtp_port=busy, smtps_port=smtps, oauth_port=oauth,
+            oauth_smtp_port=oauth_smtp,
+        )  # fmt: skip
         [error] = busy_port_errors(args)
         assert f"port {busy} (mailbox, STARTTLS) is already in use" in error, error
         [suggested] = (int(port) for port in re.findall(r"bin/demo --smtp-port (\d+)$", error))
-        assert suggested not in (busy, next_busy, web, smtps), error
+        assert suggested not in (busy, next_busy, web, smtps, oauth, oauth_smtp), error
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", suggested))  # free: the demo could listen there
 
@@ -169,6 +188,24 @@ def test_the_demo_prints_the_mailbox_credentials_and_its_mailbox_asks_for_them(t
             smtp.rset()
             smtp.login(user, password)
             assert smtp.mail(user)[0] == 250
+        # Microsoft 365 as it is now: a mailbox that takes only OAuth tokens, and its sign-in
+        assert "Conectar con Microsoft" in text
+        oauth_smtp = int(args[args.index("--oauth-smtp-port") + 1])
+        with smtplib.SMTP("127.0.0.1", oauth_smtp, timeout=10) as smtp:
+            smtp.starttls(context=context)
+            smtp.ehlo()
+            assert "XOAUTH2" in smtp.esmtp_features["auth"].upper()
+            with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+                smtp.login(user, password)
+            assert b"5.7.139" in refused.value.smtp_error
+        oauth_port = int(args[args.index("--oauth-port") + 1])
+        found = json.loads(
+            urllib.request.urlopen(
+                f"http://127.0.0.1:{oauth_port}/organizations/v2.0/.well-known/openid-configuration",
+                timeout=10,
+            ).read()
+        )
+        assert found["token_endpoint"].startswith(f"http://127.0.0.1:{oauth_port}/")
     finally:
         process.send_signal(signal.SIGINT)
         try:

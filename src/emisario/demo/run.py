@@ -38,6 +38,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=_port, default=8000, help="web console port (8000)")
     parser.add_argument("--smtp-port", type=_port, default=2525, help="STARTTLS port (2525)")
     parser.add_argument("--smtps-port", type=_port, default=2465, help="implicit TLS port (2465)")
+    parser.add_argument(
+        "--oauth-port", type=_port, default=8089, help="local Microsoft sign-in server (8089)"
+    )
+    parser.add_argument(
+        "--oauth-smtp-port",
+        type=_port,
+        default=2587,
+        help="mailbox that takes only OAuth (XOAUTH2), STARTTLS (2587)",
+    )
     return parser.parse_args(argv)  # one port given to two options: busy_port_errors says so
 
 
@@ -62,7 +71,44 @@ PORT_OPTIONS = (
     ("port", "--port", "web console"),
     ("smtp_port", "--smtp-port", "mailbox, STARTTLS"),
     ("smtps_port", "--smtps-port", "mailbox, implicit TLS"),
+    ("oauth_port", "--oauth-port", "local Microsoft sign-in"),
+    ("oauth_smtp_port", "--oauth-smtp-port", "OAuth-only mailbox, STARTTLS"),
 )
+OAUTH_CLIENT_ID = "emisario-demo"
+RETIRED_BASIC_AUTH = "535 5.7.139 Authentication unsuccessful, basic authentication is disabled."
+"""What the demo's OAuth-only mailbox answers a password, as Microsoft 365 does now."""
+
+
+def oauth_demo(args: argparse.Namespace, *, ca: Any, maildir: str | Path | None):
+    """The local Microsoft-shaped authorization server (anyone may sign in, as at a tenant
+    of the demo's own) and a mailbox that takes only its tokens (XOAUTH2, checked by
+    introspection) and answers a password as Microsoft 365 does now. Both started."""
+    from emisario.demo import data
+    from emisario.demo.authserver import MICROSOFT, LocalAuthServer
+    from emisario.demo.mailbox import STARTTLS, LoopbackSmtpd
+
+    sign_in = LocalAuthServer(MICROSOFT, port=args.oauth_port, open_sign_in=True)
+    sign_in.register_client(
+        os.environ["EMISARIO_OAUTH_MICROSOFT_CLIENT_ID"],
+        os.environ["EMISARIO_OAUTH_MICROSOFT_CLIENT_SECRET"],
+        [f"http://{host}:{args.port}/oauth/callback/" for host in ("127.0.0.1", "localhost")],
+    )
+    sign_in.start()
+    mailbox = LoopbackSmtpd(
+        data.MAILBOX_USERS,
+        listeners={STARTTLS: args.oauth_smtp_port},
+        ca=ca,
+        hostname="localhost",
+        maildir=maildir,
+        token_checker=sign_in.smtp_checker(),
+        password_refusal=RETIRED_BASIC_AUTH,
+    )
+    try:
+        mailbox.start()
+    except OSError:
+        sign_in.stop()
+        raise
+    return sign_in, mailbox
 
 
 def busy_port_errors(args: argparse.Namespace) -> list[str]:
@@ -139,12 +185,21 @@ def _demo_env(var: Path) -> None:
             f"EMISARIO_SECRET_KEY={secrets.token_urlsafe(40)}\n"
         )
         env_file.chmod(0o600)
+    if "EMISARIO_OAUTH_MICROSOFT_CLIENT_SECRET" not in env_file.read_text():
+        with env_file.open("a") as handle:  # a var/ from before OAuth: add the demo's secret
+            handle.write(f"EMISARIO_OAUTH_MICROSOFT_CLIENT_SECRET={secrets.token_urlsafe(24)}\n")
     for line in env_file.read_text().splitlines():
         name, _, value = line.partition("=")
         os.environ.setdefault(name.strip(), value.strip())
 
 
-def demo_environment(*, smtp_port: int = 2525, smtps_port: int = 2465) -> Path:
+def demo_environment(
+    *,
+    smtp_port: int = 2525,
+    smtps_port: int = 2465,
+    oauth_port: int = 8089,
+    oauth_smtp_port: int = 2587,
+) -> Path:
     """The demo's environment (settings, keys, ports), for ``bin/demo`` and for ``bin/demo-cli``
     (``emisario`` commands against the demo's database); returns ``var/``."""
     home = Path(os.environ.get("EMISARIO_HOME", Path.cwd())).resolve()
@@ -153,8 +208,12 @@ def demo_environment(*, smtp_port: int = 2525, smtps_port: int = 2465) -> Path:
     _demo_env(var)
     os.environ["EMISARIO_HOME"] = str(home)
     os.environ["DJANGO_SETTINGS_MODULE"] = "emisario.config.settings.demo"
-    ports = f"25,465,587,2525,{smtp_port},{smtps_port}"
+    ports = f"25,465,587,2525,{smtp_port},{smtps_port},{oauth_smtp_port}"
     os.environ.setdefault("EMISARIO_PROBE_PORTS", ports)
+    # Microsoft's sign-in is the local server (emisario.demo.authserver), same paths and rules
+    os.environ.setdefault("EMISARIO_OAUTH_MICROSOFT_AUTHORITY", f"http://127.0.0.1:{oauth_port}")
+    os.environ.setdefault("EMISARIO_OAUTH_MICROSOFT_CLIENT_ID", OAUTH_CLIENT_ID)
+    os.environ.setdefault("EMISARIO_OAUTH_MICROSOFT_TENANT", "organizations")
     os.environ.setdefault(
         "EMISARIO_DETECT_COMBINATIONS",
         "465/tls,587/starttls,25/starttls,2525/starttls,"
@@ -186,7 +245,12 @@ def main(argv: list[str] | None = None) -> None:
     busy = busy_port_errors(args)
     if busy:
         sys.exit("bin/demo cannot start:\n  " + "\n  ".join(busy))
-    var = demo_environment(smtp_port=args.smtp_port, smtps_port=args.smtps_port)
+    var = demo_environment(
+        smtp_port=args.smtp_port,
+        smtps_port=args.smtps_port,
+        oauth_port=args.oauth_port,
+        oauth_smtp_port=args.oauth_smtp_port,
+    )
 
     import django
     import trustme
@@ -222,6 +286,15 @@ def main(argv: list[str] | None = None) -> None:
             f"Cannot start the demo mailbox on ports {args.smtp_port}/{args.smtps_port}: {exc}; "
             "choose others with --smtp-port and --smtps-port"
         )
+    try:
+        sign_in, oauth_mailbox = oauth_demo(args, ca=ca, maildir=settings.EMISARIO_DEMO_MAILDIR)
+    except OSError as exc:
+        mailbox.stop()
+        sys.exit(
+            f"Cannot start the demo's OAuth servers on ports {args.oauth_port}/"
+            f"{args.oauth_smtp_port}: {exc}; choose others with --oauth-port and "
+            "--oauth-smtp-port"
+        )
     worker = start_cronus(var)
     url = f"http://127.0.0.1:{args.port}/"
     mailbox_user = next(iter(data.MAILBOX_USERS))
@@ -235,6 +308,11 @@ Emisario demo
             or Puerto {args.smtps_port} with SSL/TLS (implicit) in the advanced options
             Usuario {mailbox_user}, Contraseña {data.MAILBOX_USERS[mailbox_user]}
             (the mailbox asks for AUTH like a real server: an empty or wrong Contraseña fails)
+  Microsoft 365 with OAuth 2.0 (a local sign-in server and a mailbox that refuses passwords):
+            Servidor SMTP 127.0.0.1, Usuario any address (e.g. {mailbox_user}),
+            Autenticación "OAuth 2.0", Proveedor OAuth "Microsoft 365",
+            Puerto {args.oauth_smtp_port} with SSL ticked; Guardar, then Conectar con Microsoft,
+            Accept at the sign-in page, then Probar
   Received mail: {url}demo/buzon/
   Try it:   CXC => Sistema => Envío de correos => SMTP, fill in the mailbox above, press Probar.
   CRONUS:   sending the outbox through the accounts (log: var/cronus.log). Queue mail with
@@ -256,6 +334,8 @@ Press Ctrl+C to stop.
         )
     finally:
         stop_cronus(worker)
+        oauth_mailbox.stop()
+        sign_in.stop()
         mailbox.stop()
 
 
