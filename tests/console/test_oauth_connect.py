@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from emisario.accounts import crypto
-from emisario.accounts.models import AuditRecord, AuthMethod, GrantStatus, OAuthGrant
+from emisario.accounts.models import AuditRecord, AuthMethod, GrantStatus, OAuthGrant, SmtpAccount
 from emisario.demo.mailbox import STARTTLS, LoopbackSmtpd
 from tests.console.test_permissions import CXC, form
 from tests.factories import make_account, make_user
@@ -21,13 +21,14 @@ from tests.support.scenarios import USERS
 
 pytestmark = pytest.mark.django_db
 CALLBACK = reverse("oauth_callback")
+RETIRED = "535 5.7.139 Authentication unsuccessful, basic authentication is disabled."
 
 
 @pytest.fixture
 def token_smtpd(ca, microsoft_settings, settings, tmp_path):
     server = LoopbackSmtpd(
         USERS, listeners=(STARTTLS,), ca=ca, token_checker=microsoft_settings.smtp_checker(),
-        password_refusal="535 5.7.139 Authentication unsuccessful, basic authentication is off",
+        password_refusal=RETIRED,
     )  # fmt: skip
     microsoft_settings.add_redirect_uri(CLIENT_ID, "http://testserver" + CALLBACK)
     ca_file = tmp_path / "ca.pem"
@@ -258,3 +259,19 @@ def test_the_microsoft_365_preset_offers_oauth_first(emisopt_client, acme):
     body = response.content.decode()
     assert '<option value="oauth" selected>' in body
     assert '<option value="microsoft" selected>' in body
+
+
+def test_a_retired_password_offers_the_switch_to_oauth_in_one_click(
+    emisopt_client, acme, token_smtpd
+):
+    port = str(token_smtpd.ports[STARTTLS])
+    values = form(action="probar", host="127.0.0.1", port=port, sender=MAILBOX, password="x1")
+    body = emisopt_client.post(CXC, values).content.decode()
+    assert "Microsoft 365 ya no acepta contraseñas" in body
+    assert 'value="oauth" class="primary">Cambiar a OAuth 2.0</button>' in body
+    values.update(action="oauth", proveedor_oauth="microsoft")
+    switched = emisopt_client.post(CXC, values).content.decode()
+    assert '<option value="oauth" selected>' in switched
+    assert '<option value="microsoft" selected>' in switched
+    assert "x1" not in switched and "Pulse Guardar y luego Conectar con Microsoft" in switched
+    assert not SmtpAccount.objects.exists()  # nothing saved by the switch itself

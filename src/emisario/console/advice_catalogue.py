@@ -22,12 +22,14 @@ APP_PASSWORD_ES = (
     "Active la verificación en dos pasos en la cuenta de Google y cree una «contraseña de "
     "aplicación» (Cuenta de Google → Seguridad → Contraseñas de aplicaciones); escríbala en "
     "«Contraseña» en lugar de la contraseña habitual. La opción «permitir aplicaciones menos "
-    "seguras» ya no existe."
+    "seguras» ya no existe. O mejor: cambie la autenticación a «OAuth 2.0» y pulse «Conectar "
+    "con Google», sin contraseña alguna."
 )
 APP_PASSWORD_EN = (
     "Turn on 2-Step Verification for the Google account and create an app password (Google "
     "Account → Security → App passwords); enter it as the password instead of the usual one. "
-    'The old "allow less secure apps" option no longer exists.'
+    'The old "allow less secure apps" option no longer exists. Better still: switch the '
+    'authentication to "OAuth 2.0" and press "Conectar con Google", with no password at all.'
 )
 
 CATALOGUE: dict[str, dict[str, tuple[str, str]]] = {

@@ -219,3 +219,7 @@ OAUTH_NOT_CONFIGURED = _(
 OAUTH_SAVE_FIRST = _("Save the account with OAuth 2.0 as its authentication, then press Connect.")
 OAUTH_DISCONNECTED = _("The account was disconnected: it cannot send until it is connected again.")
 CONNECT_WITH = _("Connect with %(provider)s")
+OAUTH_SWITCHED = _(
+    "Authentication switched to OAuth 2.0 with %(provider)s and the password left out. Press "
+    "Save, then Connect with %(provider)s."
+)

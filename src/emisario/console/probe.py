@@ -80,6 +80,17 @@ class Verdict:
     proposal: tuple[int, str] | None = None
     """(port, security mode) the test saw work on this server, for the "Aplicar" button."""
     proposal_text: str = ""
+    oauth_switch: str = ""
+    """The provider whose reply says it takes OAuth instead of this password ("microsoft",
+    "google"): the verdict offers the switch in one click."""
+
+
+OAUTH_SWITCH = {
+    Advice.M365_BASIC_AUTH_RETIRED: "microsoft",
+    Advice.GMAIL_APP_PASSWORD_REQUIRED: "google",
+    Advice.GMAIL_WEB_LOGIN_REQUIRED: "google",
+    Advice.GMAIL_CREDENTIALS_REJECTED: "google",
+}
 
 
 def tls_facts(details: dict) -> list[tuple[str, str]]:
@@ -258,6 +269,8 @@ def verdict_of(diagnosis: Diagnosis, data: dict) -> Verdict:
             failure.advice, language, **advice_params(diagnosis, data)
         )
         verdict.failed_step = labels[diagnosis.steps.index(failure)]
+        if data.get("auth_method", "password") == "password":
+            verdict.oauth_switch = OAUTH_SWITCH.get(Advice(failure.advice), "")
         verdict.reply = reply_text(failure, language)
         verdict.local_error = failure.reply_code is None
         proposal = diagnosis.proposal

@@ -24,7 +24,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods, require_POST
 
 from emisario.accounts import crypto, permissions
-from emisario.accounts.models import AuthMethod, Company, OAuthGrant, SmtpAccount
+from emisario.accounts.models import AuthMethod, Company, OAuthGrant, OAuthProvider, SmtpAccount
 from emisario.accounts.probing import (
     RateLimited,
     account_record_test,
@@ -68,7 +68,7 @@ ROUTES = {
     "cxc": (_("CXC"), _("System"), _("Mail sending")),
     "emisario": (_("Emisario"), _("System"), _("Configuration")),
 }
-ACTIONS = {"probar", "guardar", "proveedor", "detectar", "aplicar"}
+ACTIONS = {"probar", "guardar", "proveedor", "detectar", "aplicar", "oauth"}
 ONCE = {"probar", "guardar", "detectar"}
 """Actions that write or send: each claims the page's one-time token (``submissions``)."""
 TOKEN_FIELD = "envio"
@@ -542,6 +542,21 @@ def _apply(request, form: AccountForm, account, company, form_kwargs):
     return AccountForm(initial=filled, **form_kwargs), hint
 
 
+def _switch_to_oauth(request, form_kwargs) -> AccountForm:
+    """The verdict's "Cambiar a OAuth 2.0" (Microsoft retired passwords, Gmail wants an app
+    password): the same values with OAuth and the provider, no password. Nothing is saved:
+    the user presses Guardar, then Conectar."""
+    values = _posted_values(request)
+    values.pop("password", None)
+    provider = request.POST.get("proveedor_oauth", "")
+    if provider not in OAuthProvider.values:
+        provider = OAuthProvider.MICROSOFT
+    values.update(auth_method=AuthMethod.OAUTH, oauth_provider=provider)
+    name = "Microsoft" if provider == OAuthProvider.MICROSOFT else "Google"
+    messages.info(request, texts.OAUTH_SWITCHED % {"provider": name})
+    return AccountForm(initial=values, **form_kwargs)
+
+
 def _fill_in(request, form_kwargs) -> AccountForm:
     """Proveedor: the provider's fixed settings, and a message naming each value it changed
     (never a silent overwrite); a typed password cannot be shown again, so it says that too."""
@@ -644,6 +659,8 @@ def smtp_screen(request, route: str):
         form = AccountForm(request.POST, **form_kwargs)
         if action == "proveedor":
             form = _fill_in(request, form_kwargs)
+        elif action == "oauth":
+            form = _switch_to_oauth(request, form_kwargs)
         elif action == "detectar":
             form, detection, hint = _detect(request, form, account, owner, form_kwargs)
         elif action == "aplicar":
