@@ -223,3 +223,12 @@ OAUTH_SWITCHED = _(
     "Authentication switched to OAuth 2.0 with %(provider)s and the password left out. Press "
     "Save, then Connect with %(provider)s."
 )
+OAUTH_CLIENT_ID_INVALID = _(
+    "Copy the client id exactly as the provider shows it (letters, digits, . - _ : @ /)."
+)
+OAUTH_SECRET_REQUIRED = _("Type the client secret the provider gave (it is shown there once).")
+OAUTH_TENANT_INVALID = _(
+    "Write the directory (tenant) id, e.g. 72f988bf-86f1-41af-91ab-2d7cd011db47, or the "
+    "tenant's domain (contoso.onmicrosoft.com)."
+)
+OAUTH_APP_SAVED = _("The OAuth application of %(provider)s was saved.")

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from emisario.console.views import history, menu, oauth, smtp
+from emisario.console.views import history, menu, oauth, oauth_apps, smtp
 
 app_name = "console"
 
@@ -34,6 +34,11 @@ urlpatterns = [
         r"^(?P<route>cxc|emisario)/cuentas/(?P<pk>[0-9]+)/eliminar/$",
         smtp.account_remove,
         name="account_remove",
+    ),
+    re_path(
+        r"^(?P<route>cxc|emisario)/sistema/aplicaciones-oauth/$",
+        oauth_apps.applications,
+        name="oauth_apps",
     ),
     re_path(
         r"^(?P<route>cxc|emisario)/cuentas/(?P<pk>[0-9]+)/conectar/$",
