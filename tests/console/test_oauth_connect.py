@@ -275,3 +275,22 @@ def test_a_retired_password_offers_the_switch_to_oauth_in_one_click(
     assert '<option value="microsoft" selected>' in switched
     assert "x1" not in switched and "Pulse Guardar y luego Conectar con Microsoft" in switched
     assert not SmtpAccount.objects.exists()  # nothing saved by the switch itself
+
+
+def test_detectar_checks_a_connected_accounts_token_on_its_own_server(
+    emisopt_client, acme, token_smtpd, settings
+):
+    account = oauth_account(acme, token_smtpd)
+    port = str(token_smtpd.ports[STARTTLS])
+    settings.EMISARIO_DETECT_COMBINATIONS = [f"{port}/starttls"]
+    values = form(
+        action="detectar", cuenta=account.pk, host="127.0.0.1", port=port, sender=MAILBOX,
+        password="", auth_method="oauth", oauth_provider="microsoft",
+    )  # fmt: skip
+    emisopt_client.post(CXC, values)  # not connected yet: nothing to check, nothing sent
+    assert token_smtpd.bearer_logins == []
+    finish(emisopt_client, consent(start(emisopt_client, account)))
+    body = emisopt_client.post(CXC, {**values, "envio": "otro"}).content.decode()
+    assert 'id="detection"' in body
+    assert token_smtpd.bearer_logins == [("XOAUTH2", MAILBOX, True)]
+    assert "aceptada" in body.split('id="detection"')[1]

@@ -21,7 +21,14 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from emisario.accounts import crypto, oauth, permissions
-from emisario.accounts.models import AuditAction, AuditRecord, AuthMethod, Company, SmtpAccount
+from emisario.accounts.models import (
+    AuditAction,
+    AuditRecord,
+    AuthMethod,
+    Company,
+    OAuthGrant,
+    SmtpAccount,
+)
 from emisario.accounts.services import (
     CONNECTION_FIELDS,
     GRANT_FIELDS,
@@ -29,7 +36,13 @@ from emisario.accounts.services import (
     probe_policy,
 )
 from emisario.core.errors import EmisarioError
-from emisario.core.oauth.bearer import Bearer, BearerSource, BearerUnavailable, Unavailable
+from emisario.core.oauth.bearer import (
+    AsyncBearerSource,
+    Bearer,
+    BearerSource,
+    BearerUnavailable,
+    Unavailable,
+)
 from emisario.core.secrets import Secret, UndecryptableSecret
 from emisario.core.smtp.confirmation import confirmation_message
 from emisario.core.smtp.detect import Detection, detect, parse_combinations
@@ -167,7 +180,9 @@ def _audited(record: AuditRecord, coroutine):
 
 
 @sensitive_variables("password")
-def bearer_for(account: SmtpAccount | None, data: AccountInput) -> BearerSource | None:
+def bearer_for(
+    account: SmtpAccount | None, data: AccountInput
+) -> BearerSource | AsyncBearerSource | None:
     """The token source a test of ``data`` may use: the saved account's, and only while the
     form still holds what the account was connected for (server, Usuario, provider...). A
     token never goes to a server typed since, as a stored password never does."""
@@ -175,6 +190,25 @@ def bearer_for(account: SmtpAccount | None, data: AccountInput) -> BearerSource 
         return None
     if account is None or any(getattr(account, f) != getattr(data, f) for f in GRANT_FIELDS):
         return _not_connected
+    return sync_to_async(oauth.source_for(account), thread_sensitive=True)
+
+
+def bearer_for_detection(
+    account: SmtpAccount | None, *, host: str, sender: str, login: str, provider: str
+) -> AsyncBearerSource | None:
+    """Detectar's token check for an OAuth account: only the saved and connected account's
+    token, and only to the server, Usuario and login it was connected for (any port, as
+    Detectar sends a credential only over verified TLS). Otherwise nothing is checked."""
+    if account is None or account.auth_method != AuthMethod.OAUTH or not account.uses_oauth:
+        return None
+    same = (account.host, account.sender, account.login, account.oauth_provider) == (
+        host,
+        sender,
+        login,
+        provider,
+    )
+    if not same or not OAuthGrant.objects.filter(account=account).exists():
+        return None
     return sync_to_async(oauth.source_for(account), thread_sensitive=True)
 
 
@@ -247,6 +281,7 @@ def run_detect(
     login: str = "",
     password: Secret | None,
     port: int | None = None,
+    bearer: BearerSource | AsyncBearerSource | None = None,
 ) -> Detection:
     """Detectar on ``host``: every sensible port and security side by side (the typed ``port``
     first, in every mode), the password (if any) only over verified TLS. ``company`` is the
@@ -272,6 +307,7 @@ def run_detect(
             tls_context=probe_tls_context(),
             combinations=parse_combinations(settings.EMISARIO_DETECT_COMBINATIONS),
             port=port,
+            bearer=bearer,
         ),
     )
     proposal = detection.proposal

@@ -28,6 +28,7 @@ from emisario.accounts.models import AuthMethod, Company, OAuthGrant, OAuthProvi
 from emisario.accounts.probing import (
     RateLimited,
     account_record_test,
+    bearer_for_detection,
     last_test_of,
     run_detect,
     run_probe,
@@ -436,6 +437,16 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
         if found:
             values = values_with_connection(values, port=found[0], security=SecurityMode(found[1]))
         return AccountForm(initial=values, **form_kwargs), None, None
+    bearer = None
+    if (form.cleaned_data.get("auth_method") or AuthMethod.PASSWORD) != AuthMethod.PASSWORD:
+        password = None  # an OAuth account's check is its token, if it is connected
+        bearer = bearer_for_detection(
+            account,
+            host=data["host"],
+            sender=data["sender"],
+            login=data.get("login", ""),
+            provider=form.cleaned_data.get("oauth_provider") or "",
+        )
     try:
         detection = _unless_limited(
             request,
@@ -447,6 +458,7 @@ def _detect(request, form: AccountForm, account, company, form_kwargs):
             login=data.get("login", ""),
             password=password,
             port=form.cleaned_data.get("port"),  # the typed port is tried first
+            bearer=bearer,
         )
     except BaseException:
         _release(claim)

@@ -28,6 +28,7 @@ from emisario.core.addresses import (
 )
 from emisario.core.errors import InvalidValue
 from emisario.core.netpolicy import NetworkPolicy, Resolver, SystemResolver
+from emisario.core.oauth.bearer import AsyncBearerSource, BearerSource
 from emisario.core.secrets import Secret
 from emisario.core.smtp.advice import Advice
 from emisario.core.smtp.diagnose import diagnose, session_check_stop
@@ -235,8 +236,12 @@ async def detect(
     combinations: Sequence[Combination] = DEFAULT_COMBINATIONS,
     exhaustive: bool = False,
     port: int | None = None,
+    bearer: BearerSource | AsyncBearerSource | None = None,
 ) -> Detection:
     """Try ``combinations`` on ``host`` concurrently and propose the best that works.
+
+    ``bearer``: an OAuth account's token source, checked as a password is (once, on the best
+    encrypted pair, XOAUTH2) instead of one.
 
     ``port`` is the one the user typed: it is tried first in every mode, so an encrypted pair
     on it wins over the usual ports. All of it, the AUTH check included, ends within
@@ -255,12 +260,15 @@ async def detect(
     )
     if password:
         refuse_line_breaks(password.reveal(), field="password")
+    if password and bearer is not None:
+        raise ValueError("detect() takes a password or a bearer source, not both")
+    credential = bool(password) or bearer is not None
     if not deadline > 0:
         raise ValueError("detect() needs a positive deadline")
     warnings: list[DetectWarning] = []
     if plan.not_allowed:
         warnings.append(DetectWarning.PORTS_NOT_ALLOWED)
-    fanout_seconds = deadline * (1 - AUTH_SHARE) if password else deadline
+    fanout_seconds = deadline * (1 - AUTH_SHARE) if credential else deadline
     shared = _OnceResolver(resolver or SystemResolver())
     try:
         candidates = await _fan_out(
@@ -285,7 +293,7 @@ async def detect(
         elif not proposal.encrypted:
             warnings.append(DetectWarning.PLAIN_ONLY)
         auth: Diagnosis | None = None
-        if password:
+        if credential:
             if encrypted:
                 best = encrypted[0]
                 left = max(0.05, deadline - (time.monotonic() - started))
@@ -296,7 +304,8 @@ async def detect(
                         security=best.security,
                         sender=sender,
                         login=login,
-                        password=password,
+                        password=password or None,
+                        bearer=bearer,
                     ),
                     recipient=sender,
                     message=None,
