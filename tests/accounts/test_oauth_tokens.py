@@ -243,3 +243,65 @@ def test_four_workers_needing_a_fresh_token_refresh_it_once(microsoft_settings):
     assert microsoft_settings.refreshes[MAILBOX] == 1
     assert len(set(tokens)) == 1 and len(tokens) == 4
     assert OAuthGrant.objects.get(pk=grant.pk).refresh_count == 1
+
+
+def test_a_grant_deleted_while_waiting_for_anothers_refresh(oauth_settings, monkeypatch):
+    account = oauth_account(oauth_settings)
+    grant = connect(account, oauth_settings)
+    OAuthGrant.objects.filter(pk=grant.pk).update(
+        access_expires_at=timezone.now(),
+        lease_owner="another-worker",
+        lease_until=timezone.now() + timedelta(seconds=30),
+    )
+    monkeypatch.setattr(oauth.time, "sleep", lambda _s: OAuthGrant.objects.all().delete())
+    with pytest.raises(BearerUnavailable) as gone:
+        oauth.access_token(account.pk)
+    assert gone.value.reason is Unavailable.NOT_CONNECTED
+
+
+def test_a_refresh_overtaken_by_a_reconnect_does_not_overwrite_it(microsoft_settings, monkeypatch):
+    account = oauth_account(microsoft_settings)
+    grant = connect(account, microsoft_settings)
+    expire_soon(grant)
+    real_refresh = oauth.oauth_client.refresh
+
+    def refresh_while_reconnected(*args, **kwargs):
+        tokens = real_refresh(*args, **kwargs)
+        connect(account, microsoft_settings)  # the user pressed Conectar meanwhile
+        return tokens
+
+    monkeypatch.setattr(oauth.oauth_client, "refresh", refresh_while_reconnected)
+    with pytest.raises(BearerUnavailable) as raced:
+        oauth.access_token(account.pk)
+    assert raced.value.reason is Unavailable.TEMPORARY
+    monkeypatch.undo()
+    newest = OAuthGrant.objects.get(account=account)
+    assert newest.status == GrantStatus.ACTIVE and newest.refresh_count == 0
+    assert oauth.access_token(account.pk).token == crypto.decrypt(newest.access_token_token)
+
+
+def test_a_refused_old_refresh_token_does_not_mark_a_new_grant(microsoft_settings, monkeypatch):
+    account = oauth_account(microsoft_settings)
+    grant = connect(account, microsoft_settings)
+    expire_soon(grant)
+    microsoft_settings.revoke_user(MAILBOX)
+    real_refresh = oauth.oauth_client.refresh
+
+    def refused_after_a_reconnect(*args, **kwargs):
+        connect(account, microsoft_settings)  # a new grant lands while the old one is refused
+        return real_refresh(*args, **kwargs)
+
+    monkeypatch.setattr(oauth.oauth_client, "refresh", refused_after_a_reconnect)
+    with pytest.raises(BearerUnavailable) as refused:
+        oauth.access_token(account.pk)
+    assert refused.value.reason is Unavailable.TEMPORARY
+    assert OAuthGrant.objects.get(account=account).status == GrantStatus.ACTIVE
+
+
+def test_a_bad_authority_setting_is_a_configuration_error(settings):
+    settings.EMISARIO_OAUTH_MICROSOFT_CLIENT_ID = "x"
+    settings.EMISARIO_OAUTH_MICROSOFT_CLIENT_SECRET = "y"
+    settings.EMISARIO_OAUTH_MICROSOFT_AUTHORITY = "http://login.example.com"  # not https
+    with pytest.raises(BearerUnavailable) as refused:
+        oauth.registration("microsoft")
+    assert refused.value.reason is Unavailable.CONFIGURATION

@@ -11,7 +11,8 @@ from tests.factories import make_company, make_user
 USERNAME, PASSWORD = "cobros", "clave-demo-123"
 SCREEN = "/cxc/sistema/envio-de-correos/smtp/"
 GMAIL_USER = "cobranza.acme@gmail.com"
-SEED_FIELDS = ("Servidor SMTP", "Usuario", "Contraseña", "Puerto", "SSL")
+SEED_FIELDS = ("Servidor SMTP", "Usuario", "Autenticación", "Contraseña", "Puerto", "SSL")
+"""The seed's fields, and Autenticación before Contraseña (its provider shows only for OAuth)."""
 ADVANCED_FIELDS = (
     "Seguridad",
     "Usuario de autenticación",
@@ -51,6 +52,7 @@ def typed_values(mailbox) -> dict[str, str | bool]:
         "Usuario": GMAIL_USER,
         "Puerto": str(mailbox.port(STARTTLS)),
         "SSL": True,
+        "Autenticación": "password",
         "Seguridad": "",  # Automático
         "Nombre a mostrar": "Cobranza Acme",
     }

@@ -123,14 +123,30 @@ def test_a_wrong_state_is_refused(emisopt_client, acme, token_smtpd):
     assert any("no se reconoce" in m for m in messages)
 
 
-def test_a_replayed_callback_is_refused(emisopt_client, acme, token_smtpd):
+def test_a_state_works_once(emisopt_client, acme, token_smtpd):
+    account = oauth_account(acme, token_smtpd)
+    url = start(emisopt_client, account)
+    finish(emisopt_client, consent(url))
+    OAuthGrant.objects.all().delete()
+    nonce = dict(parse_qsl(urlsplit(url).query))["nonce"]
+    again = consent(url.replace(nonce, "another-nonce"))  # a fresh code, the same state
+    response = finish(emisopt_client, again)
+    assert not OAuthGrant.objects.exists()
+    assert any("ya se usó" in str(m) for m in response.wsgi_request._messages)
+
+
+def test_a_state_older_than_ten_minutes_is_refused(emisopt_client, acme, token_smtpd):
+    from emisario.console.views.oauth import PENDING
+
     account = oauth_account(acme, token_smtpd)
     query = consent(start(emisopt_client, account))
+    session = emisopt_client.session
+    pending = session[PENDING]
+    pending[query["state"]]["at"] -= 601
+    session[PENDING] = pending
+    session.save()
     finish(emisopt_client, query)
-    first = OAuthGrant.objects.get(account=account)
-    OAuthGrant.objects.all().delete()
-    finish(emisopt_client, query)  # the same code and state again
-    assert not OAuthGrant.objects.exists(), first
+    assert not OAuthGrant.objects.exists()
 
 
 def test_another_users_callback_is_refused(emisopt_client, acme, roles, token_smtpd):
@@ -138,8 +154,32 @@ def test_another_users_callback_is_refused(emisopt_client, acme, roles, token_sm
     query = consent(start(emisopt_client, account))
     colleague = Client()
     colleague.force_login(make_user("colega", perms=("EMISOPT",), companies=[acme]))
+    start(colleague, account)  # a sign-in of their own is pending: the state is still not theirs
     finish(colleague, query)
     assert not OAuthGrant.objects.exists()
+
+
+def test_an_account_changed_during_the_sign_in_gets_no_grant(emisopt_client, acme, token_smtpd):
+    account = oauth_account(acme, token_smtpd)
+    query = consent(start(emisopt_client, account))
+    SmtpAccount.objects.filter(pk=account.pk).update(host="smtp.elsewhere.example")
+    response = finish(emisopt_client, query)
+    assert not OAuthGrant.objects.exists()
+    assert any("cambiaron mientras" in str(m) for m in response.wsgi_request._messages)
+
+
+def test_app_only_needs_pcsmtpg(emisopt_client, acme, roles, token_smtpd):
+    values = form(
+        auth_method="oauth_app", oauth_provider="microsoft", password="",
+        port=str(token_smtpd.ports[STARTTLS]),
+    )  # fmt: skip
+    body = emisopt_client.post(CXC, values).content.decode()
+    assert "oauth_app" not in body.split('id="id_auth_method"')[1].split("</select>")[0]
+    assert not SmtpAccount.objects.exists()
+    full = Client()
+    full.force_login(roles["full"])
+    assert full.post(CXC, values).status_code == 302
+    assert SmtpAccount.objects.get().auth_method == "oauth_app"
 
 
 def test_another_companys_account_cannot_be_connected(roles, otra, token_smtpd):

@@ -88,16 +88,27 @@ def test_the_id_token_must_carry_the_nonce_of_this_sign_in(auth_server):
 
 
 def test_an_id_token_for_another_client_or_from_another_issuer_is_refused(auth_server):
+    import dataclasses
+
     tokens, start = signed_in(auth_server)
     other_client = oc.Application("someone-else", Secret("x"))
-    with pytest.raises(oc.TokenError):
+    with pytest.raises(oc.TokenError) as audience:
         oc.verify_id_token(provider_for(auth_server), other_client, tokens.id_token,
                            nonce=start.nonce)  # fmt: skip
-    with LocalAuthServer(auth_server.profile) as impostor:
-        # the same paths on another authority: its keys, its issuer
-        forged = provider_for(impostor)
-        with pytest.raises(oc.TokenError):
-            oc.verify_id_token(forged, application(), tokens.id_token, nonce=start.nonce)
+    assert "aud" in audience.value.description
+    # validly signed (the same keys), but the issuer is not the one expected
+    elsewhere = dataclasses.replace(
+        provider_for(auth_server), issuers=("https://login.elsewhere.example/{tid}/v2.0",)
+    )
+    with pytest.raises(oc.TokenError) as issuer:
+        oc.verify_id_token(elsewhere, application(), tokens.id_token, nonce=start.nonce)
+    assert issuer.value.description == "the issuer is not the provider's"
+    with LocalAuthServer(auth_server.profile) as impostor:  # other keys: the signature fails
+        with pytest.raises(oc.TokenError) as signature:
+            oc.verify_id_token(
+                provider_for(impostor), application(), tokens.id_token, nonce=start.nonce
+            )
+        assert "signature" in signature.value.description
 
 
 def test_microsoft_named_tenant_accepts_only_its_own_tid(microsoft_server):
@@ -190,9 +201,7 @@ def test_app_only_token_for_microsoft_and_none_for_google(microsoft_server, goog
     assert none.value.kind is Kind.CONFIGURATION
 
 
-def test_short_lived_tokens_expire(microsoft_server):
-    microsoft_server.access_ttl = 1
-    microsoft_server.app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"authorization_code": 1}
+def test_short_lived_tokens_expire():
     with LocalAuthServer(MICROSOFT, users=(MAILBOX,), access_ttl=1) as short:
         short.register_client("emisario-test", "test-client-secret", [REDIRECT])
         tokens, _ = signed_in(short)

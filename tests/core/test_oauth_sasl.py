@@ -35,7 +35,14 @@ def test_oauthbearer_carries_the_gs2_header_host_and_port():
     )
 
 
-@given(st.text(min_size=1, max_size=40).filter(lambda t: any(c in t for c in "\x01\r\n\0,=")))
+@given(
+    st.builds(
+        lambda before, bad, after: before + bad + after,
+        st.text(max_size=20),
+        st.sampled_from(list("\x01\r\n\0,=")),
+        st.text(max_size=20),
+    )
+)  # built with the character, not filtered for it: a filter that rejects most draws is flaky
 def test_a_user_that_could_add_a_field_is_refused(user):
     with pytest.raises(InvalidValue):
         sasl.xoauth2(user, TOKEN)

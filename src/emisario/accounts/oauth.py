@@ -90,7 +90,15 @@ def provider(kind: str, tenant: str = "") -> providers.Provider:
 
 def registration(kind: str) -> Registration:
     """The application for ``kind``: the console's row, else the settings. Raises
-    :class:`BearerUnavailable` (CONFIGURATION) when neither is there."""
+    :class:`BearerUnavailable` (CONFIGURATION) when neither is there, or when an authority
+    or tenant cannot be used."""
+    try:
+        return _registration(kind)
+    except InvalidValue as exc:
+        raise BearerUnavailable(Unavailable.CONFIGURATION, exc.code, exc.field) from None
+
+
+def _registration(kind: str) -> Registration:
     row = OAuthApplication.objects.filter(provider=kind).first()
     if row is not None:
         try:
@@ -189,6 +197,14 @@ def access_token(account_id: int, *, rejected: Secret | None = None) -> Bearer:
     """A valid access token for the account, refreshed first when it has less than
     :data:`REFRESH_MARGIN` left or is the ``rejected`` one. Raises
     :class:`BearerUnavailable`."""
+    try:
+        return _access_token(account_id, rejected)
+    except (SmtpAccount.DoesNotExist, OAuthGrant.DoesNotExist):
+        # deleted or disconnected meanwhile (Eliminar, Desconectar, an edit that drops it)
+        raise BearerUnavailable(Unavailable.NOT_CONNECTED, "not_connected") from None
+
+
+def _access_token(account_id: int, rejected: Secret | None) -> Bearer:
     account = SmtpAccount.objects.only("id", "auth_method", "oauth_provider", "sender").get(
         pk=account_id
     )
@@ -251,7 +267,9 @@ def _usable(grant: OAuthGrant, rejected: Secret | None) -> Bearer | None:
 
 def _take_lease(grant_id: int, owner: str) -> bool:
     with transaction.atomic():
-        now = timezone.now()  # inside the transaction: after any wait for the lock
+        # SQLite (BEGIN IMMEDIATE) holds the lock from here, so this is after any wait for
+        # it; on PostgreSQL the UPDATE may wait for the row after it, which LEASE covers.
+        now = timezone.now()
         free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner)
         return bool(
             OAuthGrant.objects.filter(free, pk=grant_id).update(
@@ -283,8 +301,14 @@ def _refresh(grant: OAuthGrant, owner: str) -> Bearer:
             )
     except oauth_client.TokenError as exc:
         reason = _REASONS[exc.kind]
-        if reason is Unavailable.RECONNECT:
-            _mark_reconnect(grant, exc.error, exc.description)
+        if reason is Unavailable.RECONNECT and grant.app_only:
+            reason = Unavailable.CONFIGURATION  # nobody can reconnect an application
+        if reason is Unavailable.RECONNECT and not _mark_reconnect(
+            grant, exc.error, exc.description
+        ):
+            # the grant changed meanwhile (another refresh rotated it, a reconnect): this
+            # refusal was of the old refresh token, not of the grant
+            reason = Unavailable.TEMPORARY
         raise BearerUnavailable(reason, exc.error, exc.description) from None
     update: dict[str, object] = {
         "access_token_token": encrypt(tokens.access_token),
@@ -296,17 +320,27 @@ def _refresh(grant: OAuthGrant, owner: str) -> Bearer:
         update["refresh_token_token"] = encrypt(tokens.refresh_token)
     if tokens.scope:
         update["scope"] = tokens.scope
-    # Stored whoever holds the lease now: a rotated refresh token must never be dropped.
-    OAuthGrant.objects.filter(pk=grant.pk).update(**update)
+    # Only onto the grant this refresh started from (the same refresh token): a reconnect or
+    # another refresh that finished meanwhile is newer and wins. Whoever holds the lease now.
+    stored = OAuthGrant.objects.filter(
+        pk=grant.pk, refresh_token_token=grant.refresh_token_token
+    ).update(**update)
+    if not stored:
+        raise BearerUnavailable(Unavailable.TEMPORARY, "refresh_raced", "the grant changed")
     return Bearer(tokens.access_token, tokens.expires_at, grant.mailbox, refreshed=True)
 
 
-def _mark_reconnect(grant: OAuthGrant, error: str, description: str) -> None:
-    OAuthGrant.objects.filter(pk=grant.pk).update(
-        status=GrantStatus.RECONNECT,
-        status_error=error[:100],
-        status_detail=description,
-        status_at=timezone.now(),
-        access_token_token="",
-        access_expires_at=None,
+def _mark_reconnect(grant: OAuthGrant, error: str, description: str) -> bool:
+    """True when the grant still held the refresh token the provider refused."""
+    return bool(
+        OAuthGrant.objects.filter(
+            pk=grant.pk, refresh_token_token=grant.refresh_token_token
+        ).update(
+            status=GrantStatus.RECONNECT,
+            status_error=error[:100],
+            status_detail=description,
+            status_at=timezone.now(),
+            access_token_token="",
+            access_expires_at=None,
+        )
     )

@@ -262,6 +262,10 @@ def account_save(
     the test that preceded it) goes in ``on_saved``: it runs inside the save's transaction,
     after the write, and if it raises nothing is saved."""
     permissions.check_may_act(actor, account=account, company=data.company)
+    app_only = AuthMethod.OAUTH_APP in (data.auth_method, getattr(account, "auth_method", ""))
+    if app_only and not permissions.can_manage_system_accounts(actor):
+        # the application may send as any mailbox it was given, across companies
+        raise permissions.AccessDenied(permissions.PCSMTPG)
     password = effective_password(account=account, data=data, typed=typed_password)
     target = check_target(data.host, data.port)
     with transaction.atomic():
@@ -304,7 +308,10 @@ def _write(
 ) -> SmtpAccount:
     creating = account is None
     before = {} if creating else {name: getattr(account, name) for name in AUDITED_FIELDS}
-    before_grant = {} if creating else {name: getattr(account, name) for name in GRANT_FIELDS}
+    # From the row as it is now, locked, not as this request loaded it: a grant must be
+    # dropped whatever another save changed meanwhile.
+    locked = None if creating else SmtpAccount.objects.select_for_update().get(pk=account.pk)
+    before_grant = {} if locked is None else {name: getattr(locked, name) for name in GRANT_FIELDS}
     before_label = "" if creating else str(account)
     before_target = "" if creating else f"{account.host}:{account.port}"
     if creating:

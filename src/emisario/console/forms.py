@@ -110,6 +110,10 @@ class AccountForm(forms.Form):
             *((p.key, preset_name(p.key, language)) for p in PRESETS),
         ]
         self.fields["account_type"].initial = AccountType.objects.filter(code="INTERNO").first()
+        if not can_manage_system:  # app-only sends as any mailbox the application may use
+            self.fields["auth_method"].choices = [
+                choice for choice in AuthMethod.choices if choice[0] != AuthMethod.OAUTH_APP
+            ]
         if not can_manage_system:
             self.fields["scope"].choices = [(SCOPE_COMPANY, _("the company"))]
         elif not has_company:

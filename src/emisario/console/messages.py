@@ -232,3 +232,7 @@ OAUTH_TENANT_INVALID = _(
     "tenant's domain (contoso.onmicrosoft.com)."
 )
 OAUTH_APP_SAVED = _("The OAuth application of %(provider)s was saved.")
+OAUTH_ACCOUNT_CHANGED = _(
+    "The account's server, User or company changed while you were signing in: nothing was "
+    "stored. Check the account and press Connect again."
+)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -21,14 +22,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
-from emisario.accounts import oauth, permissions
-from emisario.accounts.models import AuditAction, AuditRecord, AuthMethod, SmtpAccount
+from emisario.accounts import crypto, oauth, permissions
+from emisario.accounts.models import AuditAction, AuditRecord, AuthMethod, OAuthGrant, SmtpAccount
+from emisario.accounts.services import GRANT_FIELDS
 from emisario.console import messages as texts
 from emisario.console.access import requires
 from emisario.console.views.errors import keys_required
 from emisario.console.views.smtp import ROUTES, _answer_refusals, screen_url
 from emisario.core.oauth import client as oauth_client
 from emisario.core.oauth.bearer import BearerUnavailable
+from emisario.core.secrets import UndecryptableSecret
 
 PENDING = "emisario_oauth_pending"
 PENDING_SECONDS = 600
@@ -79,6 +82,7 @@ def connect(request, route: str, pk: int):
     }
     pending[start.state] = {
         "account": account.pk,
+        "bound": _bound(account),
         "user": request.user.pk,
         "provider": account.oauth_provider,
         "nonce": start.nonce,
@@ -140,18 +144,25 @@ def callback(request):
         messages.error(request, texts.OAUTH_NOT_CONFIGURED % {"provider": provider_name})
         return redirect(back)
     mailbox = registered.provider.mailbox_from(claims)
-    if mailbox != account.sender.lower():
+    user_name = account.login or account.sender  # what XOAUTH2 will name
+    if mailbox != user_name.lower():
         messages.error(
-            request,
-            texts.OAUTH_WRONG_MAILBOX % {"mailbox": mailbox or "?", "sender": account.sender},
+            request, texts.OAUTH_WRONG_MAILBOX % {"mailbox": mailbox or "?", "sender": user_name}
         )
         return redirect(back)
-    try:
-        oauth.store_grant(account, tokens, mailbox=mailbox, claims=claims, user=request.user)
-    except BearerUnavailable as exc:
-        messages.error(request, texts.OAUTH_REFUSED % {"reason": exc.error})
-        return redirect(back)
-    _audit(request.user, account, AuditAction.CONNECT, {"oauth": ["", mailbox]})
+    with transaction.atomic():
+        # The account as it is now, locked: the grant is stored only for the server, Usuario
+        # and company Conectar was pressed for (someone may have saved others since).
+        current = SmtpAccount.objects.select_for_update().filter(pk=account.pk).first()
+        if current is None or _bound(current) != entry.get("bound"):
+            messages.error(request, texts.OAUTH_ACCOUNT_CHANGED)
+            return redirect(back)
+        try:
+            oauth.store_grant(current, tokens, mailbox=mailbox, claims=claims, user=request.user)
+        except BearerUnavailable as exc:
+            messages.error(request, texts.OAUTH_REFUSED % {"reason": exc.error})
+            return redirect(back)
+        _audit(request.user, current, AuditAction.CONNECT, {"oauth": ["", mailbox]})
     _lift_reconnect_pause(account)
     messages.success(
         request, texts.OAUTH_CONNECTED % {"provider": provider_name, "mailbox": mailbox}
@@ -166,10 +177,30 @@ def disconnect(request, route: str, pk: int):
     if route not in ROUTES:
         raise Http404("route")
     account = _changeable(request.user, pk)
+    grant = OAuthGrant.objects.filter(account=account).first()
+    if grant is not None and not grant.app_only:
+        _revoke_at_provider(grant)
     if oauth.disconnect(account):
         _audit(request.user, account, AuditAction.DISCONNECT, {"oauth": "disconnected"})
     messages.success(request, texts.OAUTH_DISCONNECTED)
     return redirect(screen_url(route, account.company, account))
+
+
+def _bound(account: SmtpAccount) -> list:
+    """What a grant is bound to (``services.GRANT_FIELDS`` and the owner), as stored."""
+    return [str(getattr(account, name)) for name in GRANT_FIELDS] + [account.company_id]
+
+
+@sensitive_variables("grant", "token")
+def _revoke_at_provider(grant: OAuthGrant) -> None:
+    """Google revokes the whole grant with its refresh token (Microsoft has no revocation
+    endpoint: the grant is forgotten here, and the user can remove the consent there)."""
+    try:
+        token = crypto.decrypt(grant.refresh_token_token)
+        registered = oauth.registration(grant.provider)
+    except (UndecryptableSecret, BearerUnavailable):
+        return
+    oauth_client.revoke(registered.provider, token)
 
 
 def _audit(user, account: SmtpAccount, action: str, changes: dict) -> None:

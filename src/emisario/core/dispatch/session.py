@@ -303,6 +303,10 @@ class Session:
             bearer = source(rejected)
         except BearerUnavailable as exc:
             raise SessionError(Step.OAUTH, text=str(exc), fault=fault_for(exc.reason)) from None
+        except Exception as exc:
+            raise SessionError(
+                Step.OAUTH, text=type(exc).__name__, fault=Fault.OAUTH_UNAVAILABLE
+            ) from None
         if not isinstance(bearer, Bearer):  # a coroutine source is Probar's, never a session's
             raise TypeError("a CRONUS session needs a synchronous bearer source")
         return bearer
@@ -325,7 +329,7 @@ class Session:
             return code, _text(reply)
         except smtplib.SMTPAuthenticationError as exc:
             return exc.smtp_code, _text(exc.smtp_error)
-        except UnicodeError:  # smtplib sends the response as ASCII
+        except ValueError:  # an undecodable 334 (binascii.Error), a non-ASCII mailbox
             raise SessionError(
                 Step.AUTH, text="the mailbox cannot be sent in AUTH", fault=Fault.MALFORMED
             ) from None

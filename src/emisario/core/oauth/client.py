@@ -200,7 +200,8 @@ def _http_error(response: httpx2.Response) -> TokenError:
         error = _classified(str(body["error"]), str(body.get("error_description", "")))
         error.status = response.status_code
         return error
-    kind = TokenErrorKind.TEMPORARY if response.status_code >= 500 else TokenErrorKind.CONFIGURATION
+    busy = response.status_code >= 500 or response.status_code in (408, 425, 429)
+    kind = TokenErrorKind.TEMPORARY if busy else TokenErrorKind.CONFIGURATION
     return TokenError(kind, f"http_{response.status_code}", status=response.status_code)
 
 
@@ -223,8 +224,10 @@ def _token_set(token: dict[str, Any]) -> TokenSet:
         )
     expires_at = token.get("expires_at")
     if not isinstance(expires_at, int | float):
-        expires_in = token.get("expires_in")
-        seconds = float(expires_in) if isinstance(expires_in, int | float | str) else 3600.0
+        try:
+            seconds = float(token.get("expires_in", 3600))
+        except (TypeError, ValueError):
+            seconds = 300.0  # unreadable: short, so the next login refreshes it
         expires_at = time.time() + seconds
     refresh_token = token.get("refresh_token")
     return TokenSet(
@@ -260,8 +263,8 @@ def verify_id_token(
     )
     try:
         registry.validate(claims)
-    except JoseError as exc:
-        raise _bad_id_token(f"claims: {exc.error}") from None
+    except JoseError as exc:  # which claim (aud, nonce, exp...), never a value
+        raise _bad_id_token(f"claims: {exc.error} {getattr(exc, 'claim', '')}".strip()) from None
     if not provider.issuer_matches(str(claims.get("iss", "")), claims):
         raise _bad_id_token("the issuer is not the provider's")
     return claims
@@ -280,5 +283,19 @@ def _jwks(provider: Provider) -> KeySet:
             return KeySet.import_key_set(response.json())
     except httpx2.HTTPError as exc:
         raise TokenError(TokenErrorKind.TEMPORARY, "jwks", type(exc).__name__) from None
-    except (ValueError, JoseError):
+    except (ValueError, TypeError, KeyError, JoseError):
         raise _bad_id_token("the provider's key set cannot be read") from None
+
+
+def revoke(provider: Provider, token: Secret) -> bool:
+    """Ask the provider to revoke ``token`` (RFC 7009; Google revokes the whole grant with
+    it). Best effort: False when it has no such endpoint or the call failed."""
+    if not provider.revoke_url:
+        return False
+    try:
+        url = check_endpoint_url(provider.revoke_url, field="revoke_url")
+        with httpx2.Client(timeout=TIMEOUT, trust_env=False) as client:
+            reply = client.post(url, data={"token": token.reveal()})
+    except (httpx2.HTTPError, ValueError):
+        return False
+    return reply.status_code == 200

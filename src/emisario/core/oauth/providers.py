@@ -108,9 +108,9 @@ class Provider:
 
     def mailbox_from(self, claims: dict[str, object]) -> str:
         """The address the signed-in user's mail is sent as, from the ID token: Microsoft's
-        ``preferred_username`` (the UPN) or ``email``; Google's verified ``email``."""
-        if self.kind is ProviderKind.MICROSOFT:
-            value = claims.get("preferred_username") or claims.get("email") or ""
+        ``preferred_username`` (the UPN); Google's verified ``email``."""
+        if self.kind is ProviderKind.MICROSOFT:  # "email" is optional and unverified there
+            value = claims.get("preferred_username") or ""
         else:
             value = claims.get("email") if claims.get("email_verified") is True else ""
         return str(value or "").strip().lower()
