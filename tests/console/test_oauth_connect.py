@@ -334,3 +334,14 @@ def test_detectar_checks_a_connected_accounts_token_on_its_own_server(
     assert 'id="detection"' in body
     assert token_smtpd.bearer_logins == [("XOAUTH2", MAILBOX, True)]
     assert "aceptada" in body.split('id="detection"')[1]
+
+
+def test_the_accounts_table_shows_the_oauth_state(emisopt_client, acme, token_smtpd):
+    account = oauth_account(acme, token_smtpd)
+    screen = f"{CXC}?empresa=ACME"
+    table = emisopt_client.get(screen).content.decode().split('id="accounts-title"')[1]
+    assert "OAuth: No conectada" in table
+    finish(emisopt_client, consent(start(emisopt_client, account)))
+    OAuthGrant.objects.filter(account=account).update(status=GrantStatus.RECONNECT)
+    table = emisopt_client.get(screen).content.decode().split('id="accounts-title"')[1]
+    assert '<span class="badge bad">Requiere reconexión</span>' in table

@@ -607,6 +607,18 @@ def last_verdict(account: SmtpAccount):
     return verdict
 
 
+def _oauth_state(account: SmtpAccount) -> str:
+    """ "" for a password account, else connected / not_connected / reconnect / app_only."""
+    if not account.uses_oauth:
+        return ""
+    if account.auth_method == AuthMethod.OAUTH_APP:
+        return "app_only"
+    grant = OAuthGrant.objects.filter(account=account).only("status").first()
+    if grant is None:
+        return "not_connected"
+    return "reconnect" if grant.needs_reconnect else "connected"
+
+
 def oauth_panel(route: str, account: SmtpAccount | None, editable: bool) -> dict | None:
     """What the screen says about an OAuth account's sign-in, and its Conectar button."""
     if account is None or not account.uses_oauth:
@@ -693,6 +705,7 @@ def smtp_screen(request, route: str):
             item.last = last_test_of(item)
             item.last_at = tested_at(item.last)
             item.editable = permissions.can_change_account(user, item)
+            item.oauth_state = _oauth_state(item)
     context = {
         "seed_fields": [form[name] for name in SEED_FIELDS],
         "advanced_fields": [form[name] for name in ADVANCED_FIELDS],
