@@ -607,13 +607,15 @@ def last_verdict(account: SmtpAccount):
     return verdict
 
 
-def _oauth_state(account: SmtpAccount) -> str:
-    """ "" for a password account, else connected / not_connected / reconnect / app_only."""
+def _oauth_state(account: SmtpAccount, grant: OAuthGrant | None = None) -> str:
+    """An OAuth account's sign-in: connected, not_connected, reconnect or app_only ("" for a
+    password account). ``grant``: the account's, when the caller has read it already."""
     if not account.uses_oauth:
         return ""
     if account.auth_method == AuthMethod.OAUTH_APP:
         return "app_only"
-    grant = OAuthGrant.objects.filter(account=account).only("status").first()
+    if grant is None:
+        grant = OAuthGrant.objects.filter(account=account).only("status").first()
     if grant is None:
         return "not_connected"
     return "reconnect" if grant.needs_reconnect else "connected"
@@ -625,16 +627,8 @@ def oauth_panel(route: str, account: SmtpAccount | None, editable: bool) -> dict
         return None
     grant = OAuthGrant.objects.filter(account=account).first()
     provider = "Microsoft" if account.oauth_provider == "microsoft" else "Google"
-    if account.auth_method == AuthMethod.OAUTH_APP:
-        state = "app_only"
-    elif grant is None:
-        state = "not_connected"
-    elif grant.needs_reconnect:
-        state = "reconnect"
-    else:
-        state = "connected"
     return {
-        "state": state,
+        "state": _oauth_state(account, grant),
         "provider": provider,
         "grant": grant,
         "app_only": account.auth_method == AuthMethod.OAUTH_APP,

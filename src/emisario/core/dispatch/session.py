@@ -315,13 +315,7 @@ class Session:
         self, smtp: smtplib.SMTP, mechanism: sasl.Mechanism, bearer: Bearer
     ) -> tuple[int, str]:
         try:
-            initial = sasl.initial_response(
-                mechanism,
-                self.endpoint.auth_user,
-                bearer.token,
-                host=self.endpoint.host,
-                port=self.endpoint.port,
-            )
+            initial = sasl.initial_response_for(mechanism, self.endpoint, bearer.token)
         except InvalidValue as exc:
             raise SessionError(Step.AUTH, text=str(exc), fault=Fault.MALFORMED) from None
         try:

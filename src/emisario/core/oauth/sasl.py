@@ -20,6 +20,7 @@ from typing import Any
 
 from emisario.core.errors import InvalidValue
 from emisario.core.secrets import Secret
+from emisario.core.smtp.endpoint import SmtpEndpoint
 
 SEPARATOR = "\x01"
 _BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -81,6 +82,13 @@ def initial_response(
     if mechanism is Mechanism.XOAUTH2:
         return xoauth2(user, token)
     return oauthbearer(user, token, host=host, port=port)
+
+
+def initial_response_for(mechanism: Mechanism, endpoint: SmtpEndpoint, token: Secret) -> str:
+    """:func:`initial_response` for the mailbox (login or Usuario) and server of ``endpoint``."""
+    return initial_response(
+        mechanism, endpoint.auth_user, token, host=endpoint.host, port=endpoint.port
+    )
 
 
 def parse_error(challenge: bytes | str | None) -> dict[str, Any]:

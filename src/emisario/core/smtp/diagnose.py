@@ -760,13 +760,7 @@ class _Run:
     ) -> tuple[aiosmtplib.SMTPResponse, dict[str, Any]]:
         assert self.smtp is not None
         try:
-            initial = sasl.initial_response(
-                mechanism,
-                self.endpoint.auth_user,
-                bearer.token,
-                host=self.endpoint.host,
-                port=self.endpoint.port,
-            )
+            initial = sasl.initial_response_for(mechanism, self.endpoint, bearer.token)
         except InvalidValue as exc:
             raise self.fail(fault=Fault.MALFORMED, text=str(exc)) from None
         blob = base64.b64encode(initial.encode("utf-8")).decode("ascii")
